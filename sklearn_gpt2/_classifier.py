@@ -1,0 +1,497 @@
+"""The estimator: a skorch net that fine-tunes GPT-2 (or any sequence classifier) on raw text."""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral, Real
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
+from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog, ProgressBar
+from torch.utils.data import DataLoader
+
+from ._callbacks import EpochAccuracy, LinearWarmupDecay
+from ._data import (
+    LengthGroupedBatchSampler,
+    PaddedBatchCollator,
+    SortedBatchSampler,
+    TokenCache,
+    TokenizedTexts,
+    inference_order,
+    tokenize_cached,
+)
+from ._model import SequenceClassifierModule, load_checkpoint
+from ._precision import PRECISIONS, autocast, resolve_precision
+from ._validation import check_labels, check_texts
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but no CUDA GPU is available. Use "
+            f"device='cpu', or device='auto' to pick a GPU only when there is one."
+        )
+    return resolved
+
+
+class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
+    """Fine-tune GPT-2 for text classification, as a scikit-learn classifier.
+
+    The estimator takes raw texts. It tokenizes them once, pads each batch only to its own
+    longest text (on the left for GPT-2, whose pad token is EOS), and classifies from the hidden
+    state of the last real token with position ids counted over real tokens, so a text gets the
+    same probabilities whatever batch it is in. Training is a skorch loop (AdamW, linear
+    warmup/decay, gradient clipping) whose callbacks and history are skorch's.
+
+    Any checkpoint that ``AutoModelForSequenceClassification`` loads works; encoder models
+    (BERT, MiniLM, ...) are padded on the right and keep their own pooling.
+
+    Parameters
+    ----------
+    model_name_or_path : str or path-like, default="gpt2"
+        Hugging Face hub name or local directory with the model and tokenizer files. It is read
+        from disk once per process, however many fits use it.
+    max_length : int, default=128
+        Texts are truncated to this many tokens (keeping their beginning). Must not exceed the
+        model's context (1024 for GPT-2).
+    lr : float, default=2e-5
+        Peak learning rate of AdamW.
+    batch_size : int, default=32
+        Texts per batch, in training and prediction.
+    max_epochs : int, default=3
+        Passes over the training data.
+    weight_decay : float, default=0.01
+        AdamW weight decay, applied to weight matrices only (not to biases or layer norms).
+    warmup_ratio : float, default=0.0
+        Fraction of the training steps over which the learning rate rises linearly from 0 to
+        ``lr``; it then decays linearly to 0 at the end of training.
+    max_grad_norm : float or None, default=1.0
+        Clip the gradient norm to this value; ``None`` disables clipping.
+    precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
+        Numeric precision of the forward pass. ``"auto"`` uses bfloat16 autocast where the
+        hardware supports it natively (CUDA GPUs from Ampere on, CPUs with AVX512-BF16 or AMX)
+        and float32 elsewhere. ``"float16"`` uses loss scaling and needs CUDA. Weights and the
+        optimizer stay float32.
+    validation_fraction : float or None, default=None
+        Fraction of the training texts held out (stratified) to report ``valid_loss`` and
+        ``valid_acc`` each epoch, e.g. for early stopping. By default every text is used for
+        training.
+    device : str or torch.device, default="auto"
+        ``"auto"`` picks CUDA when a GPU is present, else the CPU.
+    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
+        Extra skorch callbacks, e.g. ``skorch.callbacks.EarlyStopping``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the new classification head, dropout, shuffling and the validation split. The
+        same seed, data and machine give identical predictions.
+    verbose : int, default=0
+        0 is silent; 1 shows a progress bar and one line per epoch with ``train_loss``,
+        ``train_acc`` (and ``valid_loss``, ``valid_acc`` with a validation split).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The sorted class labels.
+    n_classes_ : int
+        Number of classes.
+    module_ : torch.nn.Module
+        The fine-tuned model (a wrapper around the transformers model in ``module_.model``).
+    tokenizer_ : transformers tokenizer
+        The checkpoint's tokenizer.
+    device_ : torch.device
+        Where the model lives.
+    history_ : skorch.History
+        Per-epoch and per-batch training records.
+
+    Examples
+    --------
+    >>> from sklearn_gpt2 import GPT2SequenceClassifier
+    >>> from sklearn_gpt2.datasets import make_demo_checkpoint, load_demo
+    >>> texts, labels = load_demo()
+    >>> clf = GPT2SequenceClassifier(make_demo_checkpoint(), max_epochs=1, random_state=0)
+    >>> clf.fit(texts, labels).predict(["a wonderful, moving film"]).shape
+    (1,)
+    >>> clf.predict_proba(["dull and far too long", ""]).sum(axis=1).round(6)
+    array([1., 1.])
+    """
+
+    _parameter_constraints: dict[str, list[Any]] = {
+        "model_name_or_path": [str, os.PathLike],
+        "max_length": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "warmup_ratio": [Interval(Real, 0, 1, closed="both")],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "device": [str, torch.device],
+        "callbacks": [list, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # skorch components fixed by this estimator's design; they are not hyperparameters.
+    module = SequenceClassifierModule
+    criterion = torch.nn.CrossEntropyLoss
+    optimizer = torch.optim.AdamW
+    iterator_train = DataLoader
+    iterator_valid = DataLoader
+    dataset = TokenizedTexts
+    train_split = None
+    predict_nonlinearity = None
+    warm_start = False
+    compile = False
+    use_caching = False
+    torch_load_kwargs = None
+    # skorch reads these before its first initialize(); class defaults keep __init__ clean.
+    initialized_ = False
+    history_ = None
+    virtual_params_: MappingProxyType[str, Any] = MappingProxyType({})
+
+    def __init__(
+        self,
+        model_name_or_path: str = "gpt2",
+        *,
+        max_length: int = 128,
+        lr: float = 2e-5,
+        batch_size: int = 32,
+        max_epochs: int = 3,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.0,
+        max_grad_norm: float | None = 1.0,
+        precision: str = "auto",
+        validation_fraction: float | None = None,
+        device: str | torch.device = "auto",
+        callbacks: list[Any] | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.model_name_or_path = model_name_or_path
+        self.max_length = max_length
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.max_grad_norm = max_grad_norm
+        self.precision = precision
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+        self._params_to_validate: set[str] = set()
+
+    # ------------------------------------------------------------------ sklearn contract
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        # skorch treats every attribute without a trailing underscore as a parameter; ours are
+        # exactly the arguments of __init__.
+        return BaseEstimator._get_param_names.__func__(cls)  # type: ignore[attr-defined]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Get the parameters of this estimator (those of ``__init__``)."""
+        return BaseEstimator.get_params(self, deep=deep)
+
+    def __repr__(self) -> str:
+        return BaseEstimator.__repr__(self)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        tags.target_tags.required = True
+        return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "classes_") and getattr(self, "module_", None) is not None
+
+    def _check_params(self) -> None:
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            self.get_params(deep=False),
+            caller_name=type(self).__name__,
+        )
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X: Any, y: Any, **fit_params: Any) -> GPT2SequenceClassifier:
+        """Fine-tune the model on texts ``X`` and labels ``y``, starting from the checkpoint.
+
+        Parameters
+        ----------
+        X : iterable of str
+            Training texts (list, tuple, numpy array or pandas Series).
+        y : array-like of shape (n_samples,)
+            Class labels: strings, integers or booleans; at least two classes.
+        **fit_params : dict
+            Passed on to skorch's ``fit``.
+
+        Returns
+        -------
+        self : GPT2SequenceClassifier
+            The fitted estimator.
+        """
+        self._check_params()
+        texts = check_texts(X)
+        labels = check_labels(y, len(texts))
+        classes, label_indices = np.unique(labels, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(
+                f"y has only one class ({classes[0]!r}); a classifier needs at least two "
+                f"distinct labels to learn from."
+            )
+        self._forget_fit()
+        try:
+            self.classes_ = classes
+            self.n_classes_ = len(classes)
+            self.device_ = _resolve_device(self.device)
+            resolve_precision(self.precision, self.device_)
+            self._seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            checkpoint = load_checkpoint(self.model_name_or_path, self.n_classes_)
+            if checkpoint.max_positions is not None and self.max_length > checkpoint.max_positions:
+                raise ValueError(
+                    f"max_length={self.max_length} exceeds the model's context of "
+                    f"{checkpoint.max_positions} tokens; use max_length <= "
+                    f"{checkpoint.max_positions}."
+                )
+            with torch.random.fork_rng(devices=self._cuda_devices()):
+                torch.manual_seed(self._seed_)
+                super().fit(texts, label_indices.astype(np.int64), **fit_params)
+        except BaseException:
+            self._forget_fit()
+            raise
+        return self
+
+    def _cuda_devices(self) -> list[int]:
+        device = getattr(self, "device_", torch.device("cpu"))
+        if device.type != "cuda":
+            return []
+        return [device.index if device.index is not None else torch.cuda.current_device()]
+
+    def _forget_fit(self) -> None:
+        """Drop every fitted attribute, so a failed fit never leaves a half-fitted estimator."""
+        state = vars(self)
+        for name in [name for name in state if name.endswith("_") and not name.startswith("__")]:
+            # Bypass skorch's __delattr__ bookkeeping: we reset it wholesale below.
+            del state[name]
+        self._modules, self._criteria, self._optimizers = [], [], []
+
+    @property
+    def _checkpoint(self) -> Any:
+        return load_checkpoint(self.model_name_or_path, self.n_classes_)
+
+    def get_default_callbacks(self) -> list[tuple[str, Any]]:
+        """skorch's timer and loss records, accuracy, the LR schedule and the epoch log."""
+        callbacks: list[tuple[str, Any]] = [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            ("valid_loss", PassthroughScoring(name="valid_loss")),
+            ("train_acc", EpochAccuracy("train_acc", on_train=True)),
+            ("valid_acc", EpochAccuracy("valid_acc", on_train=False)),
+            ("lr_schedule", LinearWarmupDecay(self.warmup_ratio)),
+        ]
+        if self.verbose:
+            callbacks.append(("progress_bar", ProgressBar()))
+        callbacks.append(("print_log", PrintLog()))
+        return callbacks
+
+    @property
+    def _default_callbacks(self) -> list[tuple[str, Any]]:
+        return self.get_default_callbacks()
+
+    def _initialize_module(self, reason: str | None = None) -> GPT2SequenceClassifier:
+        # skorch would move the module to self.device, which may be "auto"; we use device_.
+        with self._current_init_context("module"):
+            self.initialize_module()
+        return self
+
+    def _initialize_criterion(self, reason: str | None = None) -> GPT2SequenceClassifier:
+        with self._current_init_context("criterion"):
+            self.initialize_criterion()
+        return self
+
+    def initialize_module(self) -> GPT2SequenceClassifier:
+        """Build a fresh model from the (cached) checkpoint on ``device_``."""
+        checkpoint = self._checkpoint
+        id2label = {index: str(label) for index, label in enumerate(self.classes_)}
+        model = checkpoint.fresh_model(id2label, seed=self._seed_)
+        self.tokenizer_ = checkpoint.tokenizer
+        self.module_ = SequenceClassifierModule(model, checkpoint.last_token_pooling).to(
+            self.device_
+        )
+        return self
+
+    def initialize_criterion(self) -> GPT2SequenceClassifier:
+        """Cross-entropy on logits."""
+        self.criterion_ = torch.nn.CrossEntropyLoss()
+        return self
+
+    def initialize_optimizer(self, triggered_directly: Any = None) -> GPT2SequenceClassifier:
+        """AdamW with weight decay on weight matrices only; fused where torch supports it."""
+        decay, no_decay = [], []
+        for parameter in self.module_.parameters():
+            if parameter.requires_grad:
+                (decay if parameter.ndim >= 2 else no_decay).append(parameter)
+        groups = [
+            {"params": decay, "weight_decay": self.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        self.optimizer_ = torch.optim.AdamW(groups, lr=self.lr, eps=1e-8, fused=True)
+        precision = resolve_precision(self.precision, self.device_)
+        self.grad_scaler_ = torch.amp.GradScaler(
+            self.device_.type, enabled=precision == "float16"
+        )
+        return self
+
+    def get_dataset(self, X: Any, y: Any = None) -> TokenizedTexts:
+        """Tokenize texts (once per ``max_length``, cached per checkpoint)."""
+        if isinstance(X, TokenizedTexts):
+            return X
+        checkpoint = self._checkpoint
+        cache = checkpoint.token_cache.setdefault("texts", TokenCache())
+        token_ids = tokenize_cached(self.tokenizer_, X, self.max_length, cache)
+        return TokenizedTexts(token_ids, None if y is None else np.asarray(y))
+
+    def get_split_datasets(
+        self, X: Any, y: Any = None, **fit_params: Any
+    ) -> tuple[TokenizedTexts, TokenizedTexts | None]:
+        """All texts for training, unless ``validation_fraction`` asks for a held-out part."""
+        dataset = self.get_dataset(X, y)
+        if self.validation_fraction is None:
+            return dataset, None
+        train, valid = train_test_split(
+            np.arange(len(dataset)),
+            test_size=self.validation_fraction,
+            stratify=dataset.labels,
+            random_state=self._seed_,
+        )
+        return dataset.subset(train), dataset.subset(valid)
+
+    def get_iterator(self, dataset: TokenizedTexts, training: bool = False) -> DataLoader:
+        """Length-grouped shuffled batches for training, length-sorted batches otherwise."""
+        if training:
+            rng = np.random.default_rng([self._seed_, len(self.history)])
+            sampler: Any = LengthGroupedBatchSampler(dataset.lengths, self.batch_size, rng)
+        else:
+            sampler = SortedBatchSampler(dataset.lengths, self.batch_size)
+        collate = PaddedBatchCollator(
+            self.tokenizer_.pad_token_id, left=self.module_.last_token_pooling
+        )
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)
+
+    def infer(self, x: dict[str, torch.Tensor], **fit_params: Any) -> torch.Tensor:
+        """Logits for one batch, in the configured precision."""
+        x = {key: value.to(self.device_, non_blocking=True) for key, value in x.items()}
+        with autocast(resolve_precision(self.precision, self.device_), self.device_):
+            return self.module_(**x, **fit_params)
+
+    def get_loss(
+        self, y_pred: torch.Tensor, y_true: torch.Tensor, X: Any = None, training: bool = False
+    ) -> torch.Tensor:
+        """Cross-entropy, computed in float32 whatever the forward precision."""
+        return self.criterion_(y_pred.float(), y_true.to(self.device_))
+
+    def train_step(self, batch: Any, **fit_params: Any) -> dict[str, torch.Tensor]:
+        """One optimizer step: forward, loss, backward, clip, step."""
+        self._set_training(True)
+        x, y = batch
+        self.optimizer_.zero_grad(set_to_none=True)
+        y_pred = self.infer(x, **fit_params)
+        loss = self.get_loss(y_pred, y, X=x, training=True)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"The training loss became {loss.item()} at epoch {len(self.history)}. Lower "
+                f"the learning rate (lr={self.lr}) or use precision='float32'."
+            )
+        self.grad_scaler_.scale(loss).backward()
+        self.notify(
+            "on_grad_computed",
+            named_parameters=list(self.module_.named_parameters()),
+            batch=batch,
+            training=True,
+        )
+        if self.max_grad_norm is not None:
+            self.grad_scaler_.unscale_(self.optimizer_)
+            torch.nn.utils.clip_grad_norm_(self.module_.parameters(), self.max_grad_norm)
+        self.grad_scaler_.step(self.optimizer_)
+        self.grad_scaler_.update()
+        return {"loss": loss.detach(), "y_pred": y_pred.detach()}
+
+    def evaluation_step(self, batch: Any, training: bool = False) -> torch.Tensor:
+        """Logits for one batch without autograd bookkeeping."""
+        self._set_training(training)
+        x, _ = batch
+        with torch.inference_mode():
+            return self.infer(x)
+
+    # ------------------------------------------------------------------ prediction
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities of texts ``X``.
+
+        Parameters
+        ----------
+        X : iterable of str
+            Texts to classify.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``; rows sum to 1; rows follow the order of ``X``.
+        """
+        check_is_fitted(self)
+        texts = check_texts(X)
+        dataset = self.get_dataset(texts)
+        batches = [
+            torch.softmax(logits.double(), dim=-1)
+            for logits in self.forward_iter(dataset, training=False, device="cpu")
+        ]
+        sorted_proba = torch.cat(batches).numpy()
+        proba = np.empty_like(sorted_proba)
+        proba[inference_order(dataset.lengths)] = sorted_proba
+        return proba
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted class labels of texts ``X``.
+
+        Parameters
+        ----------
+        X : iterable of str
+            Texts to classify.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Labels from ``classes_``, in the order of ``X``.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy on texts ``X`` against labels ``y``.
+
+        Parameters
+        ----------
+        X : iterable of str
+            Texts.
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(ClassifierMixin.score(self, X, y, sample_weight=sample_weight))

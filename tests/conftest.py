@@ -1,0 +1,46 @@
+"""Tiny GPT-2 checkpoints built locally once per test session; no test touches the network."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from sklearn_gpt2.datasets import build_tiny_gpt2, load_demo  # noqa: E402
+
+SHARED_DATA = Path(
+    os.environ.get("SKLEARN_GPT2_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer GPT-2 with a byte-level BPE tokenizer trained on the demo texts."""
+    return build_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))
+
+
+@pytest.fixture(scope="session")
+def real_tokenizer_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny GPT-2 using the real GPT-2 tokenizer from ../shared (skipped without it)."""
+    source = SHARED_DATA / "gpt2_tokenizer"
+    if not (source / "vocab.json").is_file():
+        pytest.skip(f"needs the real GPT-2 tokenizer in {source} (../shared is absent)")
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    directory = tmp_path_factory.mktemp("tiny-gpt2-real-tokenizer")
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    tokenizer.save_pretrained(directory)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=2, n_head=2)
+    torch.manual_seed(0)
+    GPT2LMHeadModel(config).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def demo_data() -> tuple[list[str], list[str]]:
+    return load_demo()
