@@ -98,8 +98,15 @@ def _fingerprint(name_or_path: str) -> tuple[Any, ...]:
 
 
 def _not_found_message(name_or_path: str, error: Exception) -> str:
+    # transformers reports a missing directory as a malformed hub name; say what happened.
+    where = (
+        ""
+        if Path(name_or_path).is_dir()
+        else "There is no local directory by that name, and it could not be loaded as a hub "
+        "name either. "
+    )
     return (
-        f"Could not load the checkpoint {name_or_path!r}: {error}\n"
+        f"Could not load the checkpoint {name_or_path!r}: {error}\n{where}"
         f"model_name_or_path must be a Hugging Face hub name (e.g. 'gpt2') or a local "
         f"directory with config.json, the model weights and the tokenizer files. Without "
         f"network access, point at a local copy: save one where you have access with "
