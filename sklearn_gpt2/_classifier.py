@@ -334,7 +334,7 @@ class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
         return self
 
     def fit_loop(self, *args: Any, **kwargs: Any) -> GPT2SequenceClassifier:
-        """skorch's loop; notes a KeyboardInterrupt (which skorch swallows) for ``fit``."""
+        """Run skorch's loop, noting a KeyboardInterrupt (which skorch swallows) for ``fit``."""
         try:
             return super().fit_loop(*args, **kwargs)
         except KeyboardInterrupt:
@@ -505,7 +505,7 @@ class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
             return self.infer(x)
 
     def forward_iter(self, X: Any, training: bool = False, device: str = "cpu") -> Any:
-        """skorch's batched forward pass, with advice when it runs out of memory."""
+        """Run skorch's batched forward pass, with advice when it runs out of memory."""
         try:
             yield from super().forward_iter(X, training=training, device=device)
         except torch.OutOfMemoryError as error:
