@@ -571,5 +571,6 @@ class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
         Returns
         -------
         score : float
+            Accuracy: the fraction of texts whose predicted label equals ``y``.
         """
         return float(ClassifierMixin.score(self, X, y, sample_weight=sample_weight))

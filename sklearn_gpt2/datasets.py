@@ -163,6 +163,7 @@ def build_tiny_gpt2(
     Returns
     -------
     directory : pathlib.Path
+        The directory, ready for ``GPT2SequenceClassifier(directory)``.
     """
     import torch
     from tokenizers import ByteLevelBPETokenizer
@@ -212,6 +213,7 @@ def make_demo_checkpoint(directory: str | os.PathLike[str] | None = None) -> Pat
     Returns
     -------
     directory : pathlib.Path
+        The checkpoint's directory, ready for ``GPT2SequenceClassifier(directory)``.
     """
     if directory is None:
         directory = Path(tempfile.gettempdir()) / "sklearn-gpt2-demo-checkpoint"
