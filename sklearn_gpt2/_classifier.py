@@ -297,6 +297,9 @@ class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
         self : GPT2SequenceClassifier
             The fitted estimator.
         """
+        # Forget the previous fit first: a refit that fails, even on bad input, must not
+        # leave the old model predicting under the new parameters.
+        self._forget_fit()
         self._check_params()
         texts = check_texts(X)
         labels = check_labels(y, len(texts))
@@ -306,7 +309,6 @@ class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
                 f"y has only one class ({classes[0]!r}); a classifier needs at least two "
                 f"distinct labels to learn from."
             )
-        self._forget_fit()
         try:
             self.classes_ = classes
             self.n_classes_ = len(classes)
@@ -395,6 +397,8 @@ class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
         id2label = {index: str(label) for index, label in enumerate(self.classes_)}
         model = checkpoint.fresh_model(id2label, seed=self._seed_)
         self.tokenizer_ = checkpoint.tokenizer
+        # Held by the fitted estimator, so predicting never needs the checkpoint files again.
+        self._token_cache_ = checkpoint.token_cache.setdefault("texts", TokenCache())
         self.module_ = SequenceClassifierModule(model, checkpoint.last_token_pooling).to(
             self.device_
         )
@@ -426,10 +430,7 @@ class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
         """Tokenize texts (once per ``max_length``, cached per checkpoint)."""
         if isinstance(X, TokenizedTexts):
             return X
-        cache = getattr(self, "_token_cache_", None)  # set on a loaded classifier
-        if cache is None:
-            cache = self._checkpoint.token_cache.setdefault("texts", TokenCache())
-        token_ids = tokenize_cached(self.tokenizer_, X, self.max_length, cache)
+        token_ids = tokenize_cached(self.tokenizer_, X, self.max_length, self._token_cache_)
         return TokenizedTexts(token_ids, None if y is None else np.asarray(y))
 
     def get_split_datasets(
