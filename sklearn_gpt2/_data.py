@@ -46,6 +46,16 @@ class TokenCache:
             self._n_tokens -= len(old)
 
 
+def _encodable(text: str) -> str:
+    """Replace lone surrogates, which UTF-8 cannot encode and tokenizers reject, with U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # UTF-16 with surrogatepass joins valid surrogate pairs; 'replace' marks the lone ones.
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def tokenize(
     tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int
 ) -> list[np.ndarray]:
@@ -70,7 +80,7 @@ def tokenize(
     encoded: list[np.ndarray] = []
     fallback = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
     for start in range(0, len(texts), _TOKENIZE_CHUNK):
-        chunk = list(texts[start : start + _TOKENIZE_CHUNK])
+        chunk = [_encodable(text) for text in texts[start : start + _TOKENIZE_CHUNK]]
         batch = tokenizer(chunk, truncation=True, max_length=max_length, padding=False)
         for ids in batch["input_ids"]:
             encoded.append(np.asarray(ids if ids else [fallback], dtype=np.int32))
