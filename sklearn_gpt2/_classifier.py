@@ -361,6 +361,23 @@ class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
     def _checkpoint(self) -> Any:
         return load_checkpoint(self.model_name_or_path, self.n_classes_)
 
+    def load_params(self, *args: Any, **kwargs: Any) -> None:
+        """Load what skorch's ``save_params`` or ``Checkpoint`` saved, onto ``device_``.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            As for skorch's ``NeuralNet.load_params``.
+        """
+        # skorch maps the tensors to self.device, which may be "auto", and may rewrite it; map
+        # them to the resolved device and leave the user's parameter as it was.
+        device = self.device
+        self.device = str(getattr(self, "device_", None) or _resolve_device(device))
+        try:
+            super().load_params(*args, **kwargs)
+        finally:
+            self.device = device
+
     def get_default_callbacks(self) -> list[tuple[str, Any]]:
         """skorch's timer and loss records, accuracy, the LR schedule and the epoch log."""
         callbacks: list[tuple[str, Any]] = [

@@ -5,6 +5,7 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from skorch.callbacks import Checkpoint, EarlyStopping
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from sklearn_gpt2 import GPT2SequenceClassifier
@@ -258,3 +259,29 @@ def test_training_sees_texts_as_prediction_does(fitted, demo_data):
     assert sorted(seen) == list(range(len(texts)))
     logits = np.vstack([seen[i] for i in range(len(texts))])
     np.testing.assert_allclose(logits, expected, atol=1e-5, rtol=0)
+
+
+# ---------------------------------------------------------------- validation split and callbacks
+def test_validation_split_early_stopping_and_checkpoint(tiny_gpt2, demo_data, tmp_path):
+    X, y = demo_data
+    callbacks = [
+        # A threshold no epoch can meet: stops deterministically after patience epochs.
+        EarlyStopping(monitor="valid_loss", patience=1, threshold=10.0),
+        Checkpoint(monitor="valid_loss_best", dirname=str(tmp_path), load_best=True),
+    ]
+    clf = make(tiny_gpt2, max_epochs=5, validation_fraction=0.25, callbacks=callbacks)
+    clf.fit(X, y)
+    assert len(clf.history_) < 5
+    record = clf.history_[0]
+    assert {"train_loss", "valid_loss", "train_acc", "valid_acc"} <= set(record)
+    assert record["train_batch_count"] == 60 // 8 + 1  # 75% of 80 texts in batches of 8
+    assert clf.device == "auto"  # loading the best checkpoint left the parameter alone
+    best = torch.load(tmp_path / "params.pt", weights_only=True)
+    for name, value in clf.module_.state_dict().items():
+        torch.testing.assert_close(value, best[name], rtol=0, atol=0)
+
+
+def test_no_validation_split_by_default(fitted):
+    assert fitted.validation_fraction is None
+    assert "valid_loss" not in fitted.history_[-1]
+    assert fitted.history_[-1]["train_batch_count"] == 10  # all 80 texts, batches of 8
