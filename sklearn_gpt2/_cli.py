@@ -50,19 +50,25 @@ def build_parser() -> argparse.ArgumentParser:
         "a random-weight model runs offline.",
     )
     data = parser.add_argument_group("data")
-    data.add_argument("--train", type=Path, help="CSV file with training texts and labels")
-    data.add_argument("--text-column", default="text", help="column of texts (default: text)")
-    data.add_argument("--label-column", default="label", help="column of labels (default: label)")
-    data.add_argument("--predict", type=Path, help="CSV file whose texts to classify")
-    data.add_argument("--output", type=Path, help="where to write predictions (CSV)")
-    data.add_argument("--save", type=Path, help="where to save the fitted model (joblib)")
+    data.add_argument("--train", type=Path, metavar="CSV", help="training texts and labels")
+    data.add_argument("--text-column", default="text", metavar="NAME", help="default: text")
+    data.add_argument("--label-column", default="label", metavar="NAME", help="default: label")
+    data.add_argument("--predict", type=Path, metavar="CSV", help="texts to classify")
+    data.add_argument(
+        "--output", type=Path, metavar="CSV", help="predictions (default: predictions.csv)"
+    )
+    data.add_argument("--save", type=Path, metavar="PATH", help="save the fitted model (joblib)")
     model = parser.add_argument_group("model (defaults are the estimator's)")
-    model.add_argument("--model", help="hub name (e.g. gpt2) or local checkpoint directory")
-    model.add_argument("--cv", type=int, default=5, help="folds of cross-validation; 0 skips it")
-    model.add_argument("--max-length", type=int, help="tokens kept per text")
-    model.add_argument("--epochs", type=int, help="passes over the training data")
+    model.add_argument(
+        "--model", metavar="NAME_OR_DIR", help="hub name (e.g. gpt2) or checkpoint directory"
+    )
+    model.add_argument(
+        "--cv", type=int, default=5, metavar="K", help="stratified folds (default: 5; 0 skips)"
+    )
+    model.add_argument("--max-length", type=int, metavar="N", help="tokens kept per text")
+    model.add_argument("--epochs", type=int, metavar="N", help="passes over the training data")
     model.add_argument("--lr", type=float, help="peak learning rate")
-    model.add_argument("--batch-size", type=int, help="texts per batch")
+    model.add_argument("--batch-size", type=int, metavar="N", help="texts per batch")
     model.add_argument("--precision", choices=["auto", "float32", "bfloat16", "float16"])
     model.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
     model.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
