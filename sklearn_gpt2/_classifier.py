@@ -208,6 +208,12 @@ class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
         """Get the parameters of this estimator (those of ``__init__``)."""
         return BaseEstimator.get_params(self, deep=deep)
 
+    def set_params(self, **params: Any) -> GPT2SequenceClassifier:
+        """Set the parameters of this estimator (those of ``__init__``); ``fit`` checks them."""
+        # Not skorch's: it re-initializes callbacks at once (raising on values that fit would
+        # reject with a clear message) and accepts keys that get_params, and so clone, ignore.
+        return BaseEstimator.set_params(self, **params)  # type: ignore[no-any-return]
+
     def __repr__(self) -> str:
         return BaseEstimator.__repr__(self)
 
