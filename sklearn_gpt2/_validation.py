@@ -60,9 +60,7 @@ def check_texts(X: Any, *, name: str = "X") -> list[str]:
         )
     items = X.tolist() if hasattr(X, "tolist") else list(X)
     if len(items) == 0:
-        raise ValueError(
-            f"Found empty {name}: 0 texts were given; at least one text is required."
-        )
+        raise ValueError(f"Found empty {name}: 0 texts were given; at least one text is required.")
     texts: list[str] = []
     for index, item in enumerate(items):
         if isinstance(item, str):
@@ -74,7 +72,11 @@ def check_texts(X: Any, *, name: str = "X") -> list[str]:
                 f"Drop those rows or fill them first, e.g. X.fillna('') with pandas "
                 f"(an empty string is a valid text)."
             )
-        hint = " Decode bytes first, e.g. b.decode('utf-8')." if isinstance(item, bytes) else ""
+        hint = (
+            " Decode bytes first, e.g. b.decode('utf-8')."
+            if isinstance(item, bytes)
+            else " Convert it with str() if it is meant as text, or drop that row."
+        )
         raise TypeError(
             f"{name}[{index}] is of type {type(item).__name__} ({item!r:.60}); every item must "
             f"be a string.{hint}"
