@@ -261,6 +261,7 @@ class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
         Returns
         -------
         directory : pathlib.Path
+            The directory written, for :meth:`from_pretrained`.
         """
         check_is_fitted(self)
         return save_directory(self, directory)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import resource
 import shutil
 import subprocess
 import sys
 import textwrap
+import time
 import warnings
 import zipfile
 from pathlib import Path
@@ -312,7 +314,18 @@ def test_tampered_directory_gives_a_clear_error(saved_dir, tmp_path, case):
     assert name in str(info.value)
 
 
+def _ask_for_remote_code(path: Path) -> None:
+    config = json.loads(path.read_text())
+    config.update(
+        model_type="evil-gpt2",
+        auto_map={"AutoConfig": "evil.Config", "AutoModelForSequenceClassification": "evil.Model"},
+    )
+    path.write_text(json.dumps(config))
+    (path.parent / "evil.py").write_text("raise SystemExit('remote code ran')\n")
+
+
 TAMPERING_WITH_CHECKSUMS = {
+    "remote code": ("config.json", _ask_for_remote_code, "config.json is corrupt"),
     "truncated weights": ("model.safetensors", _truncate, "not a readable safetensors"),
     "reshaped tensor": ("model.safetensors", _reshape_score, r"wrong shape: score\.weight"),
     "dropped tensor": ("model.safetensors", _drop_score, r"missing: score\.weight"),
@@ -387,12 +400,22 @@ def test_joblib_of_a_124m_classifier_is_at_most_1_05x_its_weights(tmp_path):
     texts, labels = ["good", "bad", "fine", "awful"], [1, 0, 1, 0]
     clf = _fit(checkpoint, texts, labels, max_length=8, batch_size=4)
     weight_bytes = 4 * sum(t.numel() for t in clf.module_.model.state_dict().values())
+    started = time.perf_counter()
     joblib.dump(clf, tmp_path / "clf.joblib")
+    dumped = time.perf_counter()
+    loaded = joblib.load(tmp_path / "clf.joblib")
+    load_seconds = time.perf_counter() - dumped
     ratio = (tmp_path / "clf.joblib").stat().st_size / weight_bytes
     saved = clf.save_pretrained(tmp_path / "clf")
     dir_ratio = sum(p.stat().st_size for p in saved.iterdir()) / weight_bytes
-    print(f"\n124M: weights {weight_bytes / 1e6:.1f} MB, joblib {ratio:.4f}x, dir {dir_ratio:.4f}x")
-    assert ratio <= 1.05
-    np.testing.assert_array_equal(
-        joblib.load(tmp_path / "clf.joblib").predict_proba(texts), clf.predict_proba(texts)
+    sio = pytest.importorskip("skops.io")
+    sio.dump(clf, tmp_path / "clf.skops")
+    skops_ratio = (tmp_path / "clf.skops").stat().st_size / weight_bytes
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print(
+        f"\n124M: weights {weight_bytes / 1e6:.1f} MB; joblib {ratio:.4f}x (dump "
+        f"{dumped - started:.1f} s, load {load_seconds:.1f} s); save_pretrained {dir_ratio:.4f}x; "
+        f"skops {skops_ratio:.4f}x; peak RSS {peak_gb:.1f} GB"
     )
+    assert ratio <= 1.05
+    np.testing.assert_array_equal(loaded.predict_proba(texts), clf.predict_proba(texts))
