@@ -100,7 +100,7 @@ def tokenize_cached(
     missing = [i for i, ids in enumerate(result) if ids is None]
     # Duplicated texts are tokenized once.
     unique_missing = list(dict.fromkeys(texts[i] for i in missing))
-    fresh = dict(zip(unique_missing, tokenize(tokenizer, unique_missing, max_length)))
+    fresh = dict(zip(unique_missing, tokenize(tokenizer, unique_missing, max_length), strict=True))
     for text, ids in fresh.items():
         cache.put((max_length, text), ids)
     for i in missing:

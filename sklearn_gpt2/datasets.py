@@ -123,7 +123,7 @@ def load_demo() -> tuple[list[str], list[str]]:
     """
     texts: list[str] = []
     labels: list[str] = []
-    for positive, negative in zip(_POSITIVE, _NEGATIVE):
+    for positive, negative in zip(_POSITIVE, _NEGATIVE, strict=True):
         texts += [positive, negative]
         labels += ["positive", "negative"]
     return texts, labels

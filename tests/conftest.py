@@ -10,10 +10,17 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from sklearn_gpt2.datasets import build_tiny_gpt2, load_demo  # noqa: E402
+import torch
+
+from sklearn_gpt2.datasets import build_tiny_gpt2, load_demo
+
+# The test models are tiny: a second thread costs more in synchronisation than it computes.
+torch.set_num_threads(1)
 
 SHARED_DATA = Path(
-    os.environ.get("SKLEARN_GPT2_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+    os.environ.get(
+        "SKLEARN_GPT2_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
 )
 
 
