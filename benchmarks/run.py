@@ -67,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--tools",
         default=",".join(TOOLS),
-        help="comma-separated tools to run (default: %(default)s)",
+        help="comma-separated tools to run; '' runs none (default: %(default)s)",
     )
     parser.add_argument(
         "--workloads",
@@ -190,9 +190,9 @@ def workloads(args: argparse.Namespace) -> list[Workload]:
 def plan(args: argparse.Namespace, checkpoints: dict[str, Path]) -> list[dict[str, Any]]:
     """Every job of this run, as the spec its worker reads."""
     jobs: list[dict[str, Any]] = []
-    checkpoint = checkpoints[args.shape]
-    model = model_sizes(checkpoint)
-    for workload in workloads(args):
+    for workload in workloads(args) if args.tools else []:
+        checkpoint = checkpoints[args.shape]
+        model = model_sizes(checkpoint)
         train_x, _, test_x, _ = load_workload(workload)
         common = {
             "kind": "tool",
@@ -299,7 +299,10 @@ def main(argv: list[str] | None = None) -> int:
         (args.results_dir / "machine.json").write_text(json.dumps(info, indent=1))
         with tempfile.TemporaryDirectory(prefix="gpt2-bench-") as scratch:
             root = args.checkpoint_dir or Path(scratch)
-            shapes = {args.shape, args.search_shape, args.memory_shape}
+            shapes = {args.shape} if args.tools and args.workloads else set()
+            if not args.no_extras:
+                shapes |= {args.search_shape} if args.search_texts else set()
+                shapes |= {args.memory_shape} if args.memory_texts else set()
             checkpoints = {s: build_checkpoint(s, root / f"gpt2-{s}") for s in sorted(shapes)}
             failures = 0
             for spec in plan(args, checkpoints):
