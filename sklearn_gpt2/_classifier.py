@@ -6,7 +6,7 @@ import os
 from numbers import Integral, Real
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -31,8 +31,9 @@ from ._data import (
 )
 from ._faults import out_of_memory_error, report_interruption
 from ._model import SequenceClassifierModule, load_checkpoint
-from ._persistence import get_state, load_directory, save_directory, set_state
+from ._persistence import get_state, set_state
 from ._precision import PRECISIONS, autocast, resolve_precision
+from ._pretrained import load_directory, save_directory
 from ._validation import check_labels, check_texts
 
 
@@ -128,7 +129,7 @@ class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
     array([1., 1.])
     """
 
-    _parameter_constraints: dict[str, list[Any]] = {
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "model_name_or_path": [str, os.PathLike],
         "max_length": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -386,7 +387,7 @@ class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
             self.device = device
 
     def get_default_callbacks(self) -> list[tuple[str, Any]]:
-        """skorch's timer and loss records, accuracy, the LR schedule and the epoch log."""
+        """Return skorch's timer and loss records, accuracy, the LR schedule and the epoch log."""
         callbacks: list[tuple[str, Any]] = [
             ("epoch_timer", EpochTimer()),
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
@@ -445,9 +446,7 @@ class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
         ]
         self.optimizer_ = torch.optim.AdamW(groups, lr=self.lr, eps=1e-8, fused=True)
         precision = resolve_precision(self.precision, self.device_)
-        self.grad_scaler_ = torch.amp.GradScaler(
-            self.device_.type, enabled=precision == "float16"
-        )
+        self.grad_scaler_ = torch.amp.GradScaler(self.device_.type, enabled=precision == "float16")
         return self
 
     def get_dataset(self, X: Any, y: Any = None) -> TokenizedTexts:

@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 from sklearn.exceptions import NotFittedError
 
 from sklearn_gpt2 import GPT2SequenceClassifier
-from sklearn_gpt2._persistence import MANIFEST, _digest
+from sklearn_gpt2._pretrained import MANIFEST, _digest
 
 _DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHARED_DATA = Path(os.environ.get("SKLEARN_GPT2_SHARED_DATA", _DEFAULT_SHARED))
@@ -325,11 +325,16 @@ def _ask_for_remote_code(path: Path) -> None:
 
 
 TAMPERING_WITH_CHECKSUMS = {
-    "remote code": ("config.json", _ask_for_remote_code, "config.json is corrupt"),
+    "remote code": ("config.json", _ask_for_remote_code, "config.json could not be read"),
     "truncated weights": ("model.safetensors", _truncate, "not a readable safetensors"),
     "reshaped tensor": ("model.safetensors", _reshape_score, r"wrong shape: score\.weight"),
     "dropped tensor": ("model.safetensors", _drop_score, r"missing: score\.weight"),
-    "truncated config": ("config.json", _truncate, "config.json is corrupt"),
+    "truncated config": ("config.json", _truncate, "config.json could not be read"),
+    "truncated tokenizer": (
+        "tokenizer.json",
+        _truncate,
+        r"tokenizer files .*tokenizer\.json.* could not be read",
+    ),
 }
 
 
@@ -351,6 +356,13 @@ def test_tampering_that_updates_checksums_still_gives_a_clear_error(saved_dir, t
         (lambda m: m["params"].update(evil=1), "unknown parameters"),
         (lambda m: m.update(format_version=99), "upgrade sklearn-gpt2"),
         (lambda m: m.update(format="other"), "not a sklearn-gpt2 manifest"),
+        (lambda m: m["params"].update(batch_size="many"), "'params' field .* could not be read"),
+        (lambda m: m["classes"].update(values=["a", "b", "c"]), "names 3 classes"),
+        (
+            lambda m: m["classes"].update(values=[{"x": 1}, 2]),
+            "'classes' field .* could not be read",
+        ),
+        (lambda m: m["classes"].update(dtype="V8"), "'classes' field .* could not be read"),
     ],
 )
 def test_edited_manifest_gives_a_clear_error(saved_dir, tmp_path, edit, pattern):

@@ -1,0 +1,241 @@
+"""The safe directory format: safetensors weights, tokenizer files and a JSON manifest.
+
+Loading reads JSON, text and safetensors files only: nothing is unpickled, ``torch.load`` is
+never called and transformers is told not to run remote code, so a directory from a stranger
+cannot run code. Every file's size and SHA-256 are in the manifest, so a truncated or altered
+file is reported by name before it is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoTokenizer
+
+from ._model import _quiet_transformers
+from ._persistence import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    build_model,
+    decode_classes,
+    encode_classes,
+    history_to_json,
+    library_versions,
+    restore_fitted,
+    target_device,
+    warn_if_versions_differ,
+)
+
+#: The JSON file holding everything that is not weights or tokenizer.
+MANIFEST = "sklearn_gpt2.json"
+
+
+def _digest(path: Path) -> dict[str, Any]:
+    sha = hashlib.sha256()
+    with path.open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            sha.update(chunk)
+    return {"size": path.stat().st_size, "sha256": sha.hexdigest()}
+
+
+def _params_to_json(params: dict[str, Any]) -> dict[str, Any]:
+    encoded = {}
+    for name, value in params.items():
+        if name == "callbacks":
+            value = None  # arbitrary objects: not saved (documented)
+        elif name == "device" or isinstance(value, os.PathLike):
+            value = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+        elif name == "random_state" and not (value is None or isinstance(value, int)):
+            value = None  # a RandomState instance has no JSON form
+        elif isinstance(value, np.generic):
+            value = value.item()
+        encoded[name] = value
+    return encoded
+
+
+def save_directory(estimator: Any, directory: str | os.PathLike[str]) -> Path:
+    """Write a fitted classifier as safetensors weights, tokenizer files and a JSON manifest."""
+    if estimator.callbacks is not None:
+        warnings.warn(
+            "callbacks are not saved by save_pretrained; set them again with "
+            "set_params(callbacks=...) before refitting a loaded classifier.",
+            UserWarning,
+            stacklevel=3,
+        )
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest_path = directory / MANIFEST
+    # Without its manifest a half-written directory cannot be mistaken for a complete one.
+    manifest_path.unlink(missing_ok=True)
+    with _quiet_transformers():
+        estimator.module_.model.save_pretrained(directory)
+        estimator.tokenizer_.save_pretrained(directory)
+    files = {
+        path.name: _digest(path)
+        for path in sorted(directory.iterdir())
+        if path.is_file() and path.name != MANIFEST
+    }
+    manifest = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "estimator": type(estimator).__name__,
+        "params": _params_to_json(estimator.get_params(deep=False)),
+        "classes": encode_classes(estimator.classes_),
+        "seed": int(estimator._seed_),
+        "last_token_pooling": bool(estimator.module_.last_token_pooling),
+        "history": json.loads(history_to_json(estimator.history_)),
+        "versions": library_versions(),
+        "files": files,
+    }
+    partial = directory / (MANIFEST + ".partial")
+    partial.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(partial, manifest_path)
+    return directory
+
+
+_MANIFEST_FIELDS = {
+    "format": str,
+    "format_version": int,
+    "params": dict,
+    "classes": dict,
+    "seed": int,
+    "last_token_pooling": bool,
+    "history": list,
+    "versions": dict,
+    "files": dict,
+}
+
+
+def _read_manifest(directory: Path) -> dict[str, Any]:
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: {directory} is not a directory written by "
+            f"GPT2SequenceClassifier.save_pretrained, or the save did not finish."
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is corrupt or incomplete (not valid JSON: {error}).") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise ValueError(f"{path} is not a sklearn-gpt2 manifest (its 'format' is wrong).")
+    for field, kind in _MANIFEST_FIELDS.items():
+        if not isinstance(manifest.get(field), kind):
+            raise ValueError(
+                f"{path} is corrupt: field {field!r} is missing or not a {kind.__name__}."
+            )
+    if manifest["format_version"] > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} was written in format version {manifest['format_version']}, newer than "
+            f"this sklearn-gpt2 reads ({FORMAT_VERSION}); upgrade sklearn-gpt2."
+        )
+    return manifest
+
+
+def _check_files(directory: Path, files: dict[str, Any]) -> None:
+    for name, expected in files.items():
+        path = directory / Path(name).name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing; the saved classifier is incomplete.")
+        if not isinstance(expected, dict) or _digest(path) != expected:
+            raise ValueError(
+                f"{path} is corrupt, incomplete or was modified after saving (its size or "
+                f"SHA-256 differs from {MANIFEST}). Save the classifier again."
+            )
+
+
+def _load_weights(directory: Path) -> tuple[dict[str, torch.Tensor], str]:
+    single = directory / "model.safetensors"
+    index = directory / "model.safetensors.index.json"
+    if single.is_file():
+        shards = [single]
+    elif index.is_file():
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        shards = [directory / Path(name).name for name in sorted(set(weight_map.values()))]
+    else:
+        raise FileNotFoundError(f"{single} is missing; the saved classifier is incomplete.")
+    weights: dict[str, torch.Tensor] = {}
+    for shard in shards:
+        try:
+            weights.update(load_file(shard, device="cpu"))
+        except (SafetensorError, OSError, ValueError) as error:
+            raise ValueError(
+                f"{shard} is corrupt or incomplete (not a readable safetensors file: {error})."
+            ) from None
+    return weights, str(shards[0] if len(shards) == 1 else index)
+
+
+@contextlib.contextmanager
+def _blame(what: str) -> Iterator[None]:
+    """Turn a loader's deep exception into one that names the file at fault."""
+    try:
+        yield
+    except Exception as error:
+        raise ValueError(f"{what} could not be read (corrupt or incomplete): {error}") from error
+
+
+def load_directory(cls: type, directory: str | os.PathLike[str]) -> Any:
+    """Load a classifier written by :func:`save_directory`; nothing is unpickled."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory} is not a directory written by save_pretrained.")
+    manifest = _read_manifest(directory)
+    _check_files(directory, manifest["files"])
+    warn_if_versions_differ(manifest["versions"], f"The classifier in {directory}")
+    with _blame(str(directory / "config.json")), _quiet_transformers():
+        config = AutoConfig.from_pretrained(
+            directory, trust_remote_code=False, local_files_only=True
+        )
+    weights, weights_file = _load_weights(directory)
+    model = build_model(config, weights, weights_file)
+    tokenizer_files = [
+        name
+        for name in sorted(manifest["files"])
+        if not name.startswith("model") and name not in ("config.json", "generation_config.json")
+    ]
+    with (
+        _blame(f"The tokenizer files {', '.join(tokenizer_files)} in {directory}"),
+        _quiet_transformers(),
+    ):
+        tokenizer = AutoTokenizer.from_pretrained(
+            directory, trust_remote_code=False, local_files_only=True
+        )
+    params = manifest["params"]
+    unknown = set(params) - set(cls._get_param_names())
+    if unknown:
+        raise ValueError(f"{directory / MANIFEST} names unknown parameters {sorted(unknown)}.")
+    with _blame(f"The 'classes' field of {directory / MANIFEST}"):
+        classes = decode_classes(manifest["classes"])
+    if len(classes) != model.config.num_labels:
+        raise ValueError(
+            f"{directory / MANIFEST} is corrupt: it names {len(classes)} classes but the model "
+            f"in {weights_file} has {model.config.num_labels} outputs."
+        )
+    estimator = cls(**params)
+    with _blame(f"The 'params' field of {directory / MANIFEST}"):
+        estimator._check_params()
+    device, estimator.device, estimator.precision = target_device(
+        str(params.get("device", "auto")), str(params.get("precision", "auto"))
+    )
+    restore_fitted(
+        estimator,
+        classes=classes,
+        model=model,
+        tokenizer=tokenizer,
+        last_token_pooling=manifest["last_token_pooling"],
+        seed=manifest["seed"],
+        history=manifest["history"],
+        device=device,
+    )
+    return estimator
