@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import tempfile
 import warnings
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,7 @@ def library_versions() -> dict[str, str]:
 
 
 def warn_if_versions_differ(saved: dict[str, str], source: str) -> None:
+    """Warn (UserWarning) when ``saved`` library versions differ from the installed ones."""
     current = library_versions()
     differ = [
         f"{name} {saved[name]} (now {current[name]})"
@@ -66,7 +67,7 @@ def warn_if_versions_differ(saved: dict[str, str], source: str) -> None:
 
 
 def encode_classes(classes: np.ndarray) -> dict[str, Any]:
-    # Builtins plus the dtype, so str, int, bool and float labels come back exactly.
+    """``classes_`` as builtins plus the dtype, so str, int, bool and float labels round-trip."""
     return {
         "dtype": classes.dtype.str if classes.dtype != object else "object",
         "values": classes.tolist(),
@@ -74,6 +75,7 @@ def encode_classes(classes: np.ndarray) -> dict[str, Any]:
 
 
 def decode_classes(encoded: dict[str, Any]) -> np.ndarray:
+    """Inverse of :func:`encode_classes`; rejects anything but scalar labels."""
     dtype = np.dtype(encoded["dtype"])
     values = encoded["values"]
     if dtype.kind not in "OUbiuf" or not isinstance(values, list):
@@ -90,6 +92,7 @@ def _to_builtin(value: Any) -> Any:
 
 
 def history_to_json(history: Any) -> str:
+    """A skorch history as JSON (numpy and torch scalars as numbers, other objects as repr)."""
     return json.dumps(list(history) if history is not None else [], default=_to_builtin)
 
 
@@ -230,13 +233,18 @@ def get_state(estimator: Any) -> dict[str, Any]:
     not kept: a loaded classifier predicts, and ``fit`` starts over from the checkpoint.
     """
     params = estimator.get_params(deep=False)
-    device = params["device"]
-    params["device"] = str(device)
+    # torch.device and pathlib paths as strings, so skops needs to trust neither type.
+    wrapped = {
+        name: "torch.device" if isinstance(value, torch.device) else "path"
+        for name, value in params.items()
+        if isinstance(value, (torch.device, PurePath))
+    }
+    params.update({name: str(params[name]) for name in wrapped})
     state: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "params": params,
-        "device_is_torch_device": isinstance(device, torch.device),
+        "wrapped_params": wrapped,
         "versions": library_versions(),
         "fitted": None,
     }
@@ -275,8 +283,11 @@ def set_state(estimator: Any, state: dict[str, Any]) -> None:
     device, params["device"], params["precision"] = target_device(
         params["device"], params["precision"]
     )
-    if state.get("device_is_torch_device") and params["device"] != "auto":
-        params["device"] = torch.device(params["device"])
+    for name, kind in state.get("wrapped_params", {}).items():
+        if kind == "path":
+            params[name] = Path(params[name])
+        elif kind == "torch.device" and params[name] != "auto":
+            params[name] = torch.device(params[name])
     estimator.__dict__.update(params)
     estimator._params_to_validate = set()
     if fitted is None:

@@ -143,10 +143,14 @@ def test_unpickled_classifier_refits_from_the_checkpoint(fitted, demo_data):
     np.testing.assert_array_equal(loaded.predict_proba(PROBE), fitted.predict_proba(PROBE))
 
 
-def test_unfitted_round_trip():
-    clf = GPT2SequenceClassifier(device=torch.device("cpu"), lr=1e-4)
+def test_unfitted_round_trip(tmp_path):
+    clf = GPT2SequenceClassifier(tmp_path / "checkpoint", device=torch.device("cpu"), lr=1e-4)
     loaded = pickle.loads(pickle.dumps(clf))
     assert loaded.get_params() == clf.get_params()
+    assert isinstance(loaded.model_name_or_path, Path) and isinstance(loaded.device, torch.device)
+    sio = pytest.importorskip("skops.io")
+    sio.dump(clf, tmp_path / "clf.skops")
+    assert sio.get_untrusted_types(file=tmp_path / "clf.skops") == [TYPE_NAME]
     with pytest.raises(NotFittedError):
         loaded.predict(["text"])
 
