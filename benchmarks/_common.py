@@ -236,6 +236,19 @@ def cpu_flags() -> set[str]:
     return set(match.group(1).split()) if match else set()
 
 
+def git_revision() -> str:
+    """The repository's commit, with ``+dirty`` when tracked files differ from it."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def machine_info() -> dict[str, Any]:
     """CPU, core count, bfloat16 support and library versions, for the report."""
     import sklearn

@@ -207,6 +207,8 @@ def _machine(results_dir: Path, results: list[dict[str, Any]]) -> list[str]:
         f"| 1-minute load average seen by the jobs | {min(loads):.1f} to {max(loads):.1f} |",
     ]
     lines += [f"| command | `{command}` |" for command in commands]
+    revisions = sorted({r["spec"].get("revision", "unknown") for r in results})
+    lines.append(f"| code revision(s) | {', '.join(revisions)} |")
     return [*lines, ""]
 
 

@@ -249,9 +249,7 @@ class HFPipeline(_Tool):
 class Ours(_Tool):
     def __init__(self, checkpoint: Path, workload: Workload) -> None:
         super().__init__(checkpoint, workload)
-        from sklearn_gpt2._precision import resolve_precision
-
-        self.precision = resolve_precision("auto", torch.device("cpu"))
+        self.precision = _auto_precision()
 
     def fit(self, texts: list[str], labels: list[str]) -> None:
         from sklearn_gpt2 import GPT2SequenceClassifier
@@ -269,6 +267,17 @@ class Ours(_Tool):
 
     def predict(self, texts: list[str]) -> np.ndarray:
         return self.clf.predict(texts)
+
+
+def _auto_precision() -> str:
+    """What ``precision="auto"`` runs in on this CPU, to measure the matching ceiling."""
+    try:
+        from sklearn_gpt2._precision import resolve_precision
+    except ImportError:  # the helper moved: fall back to the rule it implements
+        from _common import cpu_flags
+
+        return "bfloat16" if {"avx512_bf16", "amx_bf16"} & cpu_flags() else "float32"
+    return resolve_precision("auto", torch.device("cpu"))
 
 
 def make_tool(name: str, checkpoint: Path, workload: Workload) -> _Tool:

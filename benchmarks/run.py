@@ -43,6 +43,7 @@ from _common import (
     SHAPES,
     Workload,
     build_checkpoint,
+    git_revision,
     load_workload,
     machine_info,
     model_sizes,
@@ -248,16 +249,23 @@ def plan(args: argparse.Namespace, checkpoints: dict[str, Path]) -> list[dict[st
     return jobs
 
 
-_VOLATILE = {"out", "checkpoint", "command"}
+_VOLATILE = {"out", "checkpoint", "command", "revision"}
 
 
 def _same_job(path: Path, spec: dict[str, Any]) -> bool:
-    """Whether ``path`` holds a finished result of the same job (paths aside)."""
+    """Whether ``path`` holds a finished result of the same job (paths aside).
+
+    Jobs that run this package must also come from the same code revision; the anchors' do not
+    depend on it.
+    """
     try:
         done = json.loads(path.read_text())["spec"]
     except (OSError, ValueError, KeyError):
         return False
     strip = lambda d: {k: v for k, v in d.items() if k not in _VOLATILE}  # noqa: E731
+    uses_package = spec["kind"] != "tool" or spec["tool"] == "ours"
+    if uses_package and done.get("revision") != spec["revision"]:
+        return False
     return strip(done) == strip(spec)
 
 
@@ -295,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     args.results_dir.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         command = shlex.join([Path(sys.executable).name, *sys.argv])
+        revision = git_revision()
         info = machine_info() | {"command": command, "threads": args.threads}
         (args.results_dir / "machine.json").write_text(json.dumps(info, indent=1))
         with tempfile.TemporaryDirectory(prefix="gpt2-bench-") as scratch:
@@ -309,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
                 spec |= {
                     "threads": args.threads,
                     "command": command,
+                    "revision": revision,
                     "out": str(args.results_dir / f"{spec['name']}.json"),
                 }
                 if args.resume and _same_job(Path(spec["out"]), spec):
