@@ -330,9 +330,72 @@ class GPT2SequenceClassifier(ClassifierMixin, NeuralNet):  # type: ignore[misc]
                     f"{checkpoint.max_positions} tokens; use max_length <= "
                     f"{checkpoint.max_positions}."
                 )
+        except BaseException:
+            self._forget_fit()
+            raise
+        return self._train(texts, label_indices, from_checkpoint=True, **fit_params)
+
+    def partial_fit(
+        self, X: Any, y: Any, classes: Any = None, **fit_params: Any
+    ) -> GPT2SequenceClassifier:
+        """Train the fitted model for ``max_epochs`` more epochs, without starting over.
+
+        Unlike :meth:`fit`, the weights are not reset to the checkpoint; the learning-rate
+        schedule restarts from ``lr``. An unfitted estimator is fitted from the checkpoint, as
+        by :meth:`fit`. A loaded classifier (joblib or :meth:`from_pretrained`) starts with a
+        fresh optimizer, since its optimizer state is not saved.
+
+        Parameters
+        ----------
+        X : iterable of str
+            Training texts.
+        y : array-like of shape (n_samples,)
+            Labels, each one of ``classes_``.
+        classes : array-like, default=None
+            Accepted for scikit-learn compatibility; when given, it must equal ``classes_``.
+        **fit_params : dict
+            Passed on to skorch's ``partial_fit``.
+
+        Returns
+        -------
+        self : GPT2SequenceClassifier
+            The estimator, trained further.
+        """
+        if not self.__sklearn_is_fitted__():
+            return self.fit(X, y, **fit_params)
+        self._check_params()
+        texts = check_texts(X)
+        labels = check_labels(y, len(texts))
+        known = self.classes_.tolist()
+        if classes is not None and sorted(np.unique(np.asarray(classes)).tolist()) != known:
+            raise ValueError(f"classes={list(classes)!r} differs from classes_={known!r}.")
+        unknown = sorted({label for label in labels.tolist() if label not in known}, key=str)
+        if unknown:
+            raise ValueError(
+                f"y contains labels the classifier was not fitted with: {unknown[:5]!r}. "
+                f"partial_fit continues training on classes_={known!r}; call fit to start "
+                f"over with new classes."
+            )
+        if getattr(self, "optimizer_", None) is None:
+            # A loaded classifier: its optimizer and callbacks were not saved.
+            self._initialize_virtual_params()
+            self._initialize_callbacks()
+            self._initialize_optimizer()
+        return self._train(texts, np.searchsorted(self.classes_, labels), from_checkpoint=False)
+
+    def _train(
+        self, texts: list[str], label_indices: np.ndarray, from_checkpoint: bool, **fit_params: Any
+    ) -> GPT2SequenceClassifier:
+        """Run skorch's training loop; on failure, leave the estimator unfitted."""
+        self._interrupted_ = False
+        try:
             with torch.random.fork_rng(devices=self._cuda_devices()):
-                torch.manual_seed(self._seed_)
-                super().fit(texts, label_indices.astype(np.int64), **fit_params)
+                torch.manual_seed(self._seed_ + len(self.history_ or ()))
+                if from_checkpoint:
+                    self.initialize()
+                NeuralNet.partial_fit(
+                    self, texts, label_indices.astype(np.int64), _routing_method="fit", **fit_params
+                )
         except torch.OutOfMemoryError as error:
             self._forget_fit()
             raise out_of_memory_error(error, self, "fit") from error

@@ -285,3 +285,38 @@ def test_no_validation_split_by_default(fitted):
     assert fitted.validation_fraction is None
     assert "valid_loss" not in fitted.history_[-1]
     assert fitted.history_[-1]["train_batch_count"] == 10  # all 80 texts, batches of 8
+
+
+def test_partial_fit_continues_training_with_string_labels(tiny_gpt2, demo_data):
+    X, y = demo_data
+    clf = make(tiny_gpt2).fit(X, y)
+    before = {k: v.clone() for k, v in clf.module_.state_dict().items()}
+    assert clf.partial_fit(X[:16], y[:16]) is clf
+    after = clf.module_.state_dict()
+    assert any(not before[k].equal(after[k]) for k in before), "partial_fit changed no weight"
+    assert len(clf.history_) == 2  # one epoch from fit, one more from partial_fit
+    np.testing.assert_allclose(clf.predict_proba(X[:4]).sum(axis=1), 1.0)
+
+
+def test_partial_fit_rejects_unknown_labels(tiny_gpt2, demo_data):
+    X, y = demo_data
+    clf = make(tiny_gpt2).fit(X, y)
+    with pytest.raises(ValueError, match=r"not fitted with.*'neutral'"):
+        clf.partial_fit(["meh"], ["neutral"])
+
+
+def test_partial_fit_on_unfitted_estimator_fits_from_checkpoint(tiny_gpt2, demo_data):
+    X, y = demo_data
+    first = make(tiny_gpt2).partial_fit(X, y)
+    second = make(tiny_gpt2).fit(X, y)
+    np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+
+
+def test_partial_fit_after_pickling_uses_a_fresh_optimizer(tiny_gpt2, demo_data):
+    import pickle
+
+    X, y = demo_data
+    clf = pickle.loads(pickle.dumps(make(tiny_gpt2).fit(X, y)))
+    clf.partial_fit(X[:16], y[:16])
+    assert len(clf.history_) == 2
+    assert set(clf.predict(X[:4])) <= set(clf.classes_)
