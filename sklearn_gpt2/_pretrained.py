@@ -14,6 +14,7 @@ import json
 import os
 import warnings
 from collections.abc import Iterator
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +57,17 @@ def _params_to_json(params: dict[str, Any]) -> dict[str, Any]:
             value = None  # arbitrary objects: not saved (documented)
         elif name == "device" or isinstance(value, os.PathLike):
             value = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
-        elif name == "random_state" and not (value is None or isinstance(value, int)):
+        elif name == "random_state" and not (value is None or isinstance(value, Integral)):
             value = None  # a RandomState instance has no JSON form
         elif isinstance(value, np.generic):
             value = value.item()
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"save_pretrained cannot store {name}={value!r} in JSON; use a plain number "
+                f"or string, or save with joblib."
+            ) from None
         encoded[name] = value
     return encoded
 
@@ -73,6 +81,7 @@ def save_directory(estimator: Any, directory: str | os.PathLike[str]) -> Path:
             UserWarning,
             stacklevel=3,
         )
+    params = _params_to_json(estimator.get_params(deep=False))  # fails before writing anything
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     manifest_path = directory / MANIFEST
@@ -90,7 +99,7 @@ def save_directory(estimator: Any, directory: str | os.PathLike[str]) -> Path:
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "estimator": type(estimator).__name__,
-        "params": _params_to_json(estimator.get_params(deep=False)),
+        "params": params,
         "classes": encode_classes(estimator.classes_),
         "seed": int(estimator._seed_),
         "last_token_pooling": bool(estimator.module_.last_token_pooling),
