@@ -1,4 +1,4 @@
-"""Compare GPT2SequenceClassifier with the tools people use today, on this machine.
+r"""Compare GPT2SequenceClassifier with the tools people use today, on this machine.
 
 Runs, one after another and each in a fresh process, the tutorial loop, a skorch Pipeline,
 the Hugging Face Trainer, the Hugging Face text-classification pipeline (predict only) and our
@@ -14,10 +14,14 @@ Quick check of the whole harness (minutes)::
     python benchmarks/run.py --shape small --sst2-train 256 --sst2-dev 256 \
         --imdb-train 64 --imdb-test 128 --memory-texts 2000
 
-The GPT-2 124M comparison, then a re-run of our estimator only, then the report again::
+The GPT-2 124M comparison (hours on 2 cores at the default sizes; the reduced sizes below
+take about 30 minutes on a quiet machine), then a re-run of our estimator only, then the
+report again::
 
     python benchmarks/run.py
-    python benchmarks/run.py --tools ours --no-extras
+    python benchmarks/run.py --sst2-train 256 --sst2-dev 256 --imdb-train 32 --imdb-test 64
+    python benchmarks/run.py --tools ours --no-extras \
+        --sst2-train 256 --sst2-dev 256 --imdb-train 32 --imdb-test 64
     python benchmarks/run.py --report-only
 
 See docs/benchmarks.md for what is measured and how to read it.
@@ -56,7 +60,7 @@ WORKLOADS = ("sst2", "imdb")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
         "--shape",
