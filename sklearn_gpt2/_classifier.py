@@ -362,6 +362,9 @@ class GPT2SequenceClassifier(ClassifierMixin, TextClassifierNet):  # type: ignor
         except BaseException:
             self._forget_fit()
             raise
+        # The last step's gradients are no longer needed: free their memory (a model's worth)
+        # before prediction; the optimizer keeps its state for partial_fit.
+        self.optimizer_.zero_grad(set_to_none=True)
         if getattr(self, "_interrupted_", False):
             report_interruption(self)
         return self
@@ -399,14 +402,16 @@ class GPT2SequenceClassifier(ClassifierMixin, TextClassifierNet):  # type: ignor
         dataset = self.get_dataset(texts)
         # One autocast region around all batches: autocast caches its low-precision copy of
         # each weight until the region ends, so weights are cast once per call, not per batch.
+        # Batches come longest first; each one's rows go straight to their place in the
+        # caller's order, so no per-batch tensor outlives its batch.
+        order = inference_order(dataset.lengths)
+        proba = np.empty((len(order), self.n_classes_))
+        done = 0
         with autocast(resolve_precision(self.precision, self.device_), self.device_):
-            batches = [
-                torch.softmax(logits.double(), dim=-1)
-                for logits in self.forward_iter(dataset, training=False, device="cpu")
-            ]
-        sorted_proba = torch.cat(batches).numpy()
-        proba = np.empty_like(sorted_proba)
-        proba[inference_order(dataset.lengths)] = sorted_proba
+            for logits in self.forward_iter(dataset, training=False, device="cpu"):
+                rows = order[done : done + len(logits)]
+                proba[rows] = torch.softmax(logits.double(), dim=-1).numpy()
+                done += len(logits)
         return proba
 
     def predict(self, X: Any) -> np.ndarray:
