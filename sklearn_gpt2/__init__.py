@@ -1,8 +1,40 @@
-"""Fine-tune GPT-2 for text classification as a scikit-learn estimator."""
+"""Text classification with GPT-2 as scikit-learn estimators.
 
-from ._classifier import GPT2SequenceClassifier
-from ._model import clear_checkpoint_cache
+Public names are imported on first use, so ``import sklearn_gpt2`` (and the command line's
+``--help``) does not import torch or transformers.
+"""
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+try:
+    __version__ = version("sklearn-gpt2")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+#: Public name -> the module that defines it.
+_PUBLIC = {
+    "GPT2SequenceClassifier": "._classifier",
+    "clear_checkpoint_cache": ".models.checkpoint",
+}
 
 __all__ = ["GPT2SequenceClassifier", "__version__", "clear_checkpoint_cache"]
+
+if TYPE_CHECKING:
+    from ._classifier import GPT2SequenceClassifier
+    from .models.checkpoint import clear_checkpoint_cache
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

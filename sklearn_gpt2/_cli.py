@@ -22,8 +22,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from . import __version__
 from ._classifier import GPT2SequenceClassifier
-from ._model import _quiet_transformers
 from .datasets import load_demo, make_demo_checkpoint
+from .models.checkpoint import quiet_transformers as _quiet_transformers
 
 DEMO_WARNING = (
     "DEMO MODE: no --train CSV and no --model were given, so this runs on the built-in demo "

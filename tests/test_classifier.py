@@ -9,7 +9,7 @@ from skorch.callbacks import Checkpoint, EarlyStopping
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from sklearn_gpt2 import GPT2SequenceClassifier
-from sklearn_gpt2._model import SequenceClassifierModule
+from sklearn_gpt2.models.sequence import SequenceClassifierModule
 
 
 def make(path, **params):

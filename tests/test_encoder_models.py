@@ -13,7 +13,7 @@ import torch
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 from sklearn_gpt2 import GPT2SequenceClassifier
-from sklearn_gpt2._model import load_checkpoint
+from sklearn_gpt2.models.checkpoint import load_checkpoint
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -69,7 +69,10 @@ def test_tiny_bert_fits_and_predicts(fitted_bert, demo_data):
 
 def test_only_the_new_head_is_initialised(tiny_bert):
     # The encoder and BERT's pooler come from the checkpoint; only the classifier is new.
-    assert load_checkpoint(tiny_bert, 2).new_parameters == ("classifier.bias", "classifier.weight")
+    assert load_checkpoint(tiny_bert).template("sequence-classification", 2).new_parameters == (
+        "classifier.bias",
+        "classifier.weight",
+    )
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -135,8 +138,9 @@ def minilm_path() -> str:
 
 def test_real_minilm_fits_and_predicts(minilm_path, demo_data):
     X, y = demo_data[0][:32], demo_data[1][:32]
-    checkpoint = load_checkpoint(minilm_path, 2)
-    assert checkpoint.new_parameters == ("classifier.bias", "classifier.weight")
+    checkpoint = load_checkpoint(minilm_path)
+    template = checkpoint.template("sequence-classification", 2)
+    assert template.new_parameters == ("classifier.bias", "classifier.weight")
     assert checkpoint.tokenizer.padding_side == "right"
     clf = make(minilm_path, max_epochs=1, batch_size=16, max_length=32, lr=5e-5)
     clf.fit(X, y)

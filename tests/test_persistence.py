@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 from sklearn.exceptions import NotFittedError
 
 from sklearn_gpt2 import GPT2SequenceClassifier
-from sklearn_gpt2._pretrained import MANIFEST, _digest
+from sklearn_gpt2.persistence.directory_codec import MANIFEST, file_digest
 
 _DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHARED_DATA = Path(os.environ.get("SKLEARN_GPT2_SHARED_DATA", _DEFAULT_SHARED))
@@ -56,7 +56,9 @@ def _rehash(directory: Path) -> None:
     """Update the manifest's checksums, as someone tampering on purpose would."""
     manifest = json.loads((directory / MANIFEST).read_text())
     manifest["files"] = {
-        name: _digest(directory / name) for name in manifest["files"] if (directory / name).exists()
+        name: file_digest(directory / name)
+        for name in manifest["files"]
+        if (directory / name).exists()
     }
     (directory / MANIFEST).write_text(json.dumps(manifest))
 

@@ -12,33 +12,12 @@ import pytest
 import torch
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_gpt2 import GPT2SequenceClassifier, _precision
-from sklearn_gpt2._precision import autocast, cpu_has_native_bfloat16, resolve_precision
+from sklearn_gpt2 import GPT2SequenceClassifier
+from sklearn_gpt2.base import runtime
+from sklearn_gpt2.base.runtime import autocast, cpu_has_native_bfloat16, resolve_precision
 
 CPU = torch.device("cpu")
 CUDA = torch.device("cuda")
-
-
-@pytest.fixture
-def cpuinfo(monkeypatch):
-    """Make ``cpu_has_native_bfloat16`` read a fake /proc/cpuinfo; restore the cache after."""
-
-    def use(text):
-        class FakePath:
-            def __init__(self, path):
-                assert path == "/proc/cpuinfo"
-
-            def read_text(self, errors=None):
-                if text is None:
-                    raise OSError("no /proc on this system")
-                return text
-
-        monkeypatch.setattr(_precision, "Path", FakePath)
-        cpu_has_native_bfloat16.cache_clear()
-
-    yield use
-    monkeypatch.undo()
-    cpu_has_native_bfloat16.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -52,16 +31,17 @@ def cpuinfo(monkeypatch):
     ],
     ids=["avx512_bf16", "amx_bf16", "zen3-like", "no-flags-line", "no-proc"],
 )
-def test_cpu_bf16_detection_reads_cpu_flags(cpuinfo, text, expected):
-    cpuinfo(text)
-    assert cpu_has_native_bfloat16() is expected
+def test_cpu_bf16_detection_reads_cpu_flags(tmp_path, text, expected):
+    path = tmp_path / "cpuinfo"
+    if text is not None:
+        path.write_text(text)
+    assert cpu_has_native_bfloat16(path) is expected
 
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 @pytest.mark.parametrize("native", [True, False])
-def test_explicit_precision_is_kept_on_cpu(monkeypatch, precision, native):
-    monkeypatch.setattr(_precision, "cpu_has_native_bfloat16", lambda: native)
-    assert resolve_precision(precision, CPU) == precision
+def test_explicit_precision_is_kept_on_cpu(precision, native):
+    assert resolve_precision(precision, CPU, native_cpu_bfloat16=native) == precision
 
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16", "float16"])
@@ -71,9 +51,8 @@ def test_explicit_precision_is_kept_on_cuda(precision):
 
 
 @pytest.mark.parametrize(("native", "expected"), [(True, "bfloat16"), (False, "float32")])
-def test_auto_on_cpu_follows_native_bf16_support(monkeypatch, native, expected):
-    monkeypatch.setattr(_precision, "cpu_has_native_bfloat16", lambda: native)
-    assert resolve_precision("auto", CPU) == expected
+def test_auto_on_cpu_follows_native_bf16_support(native, expected):
+    assert resolve_precision("auto", CPU, native_cpu_bfloat16=native) == expected
 
 
 @pytest.mark.parametrize(("supported", "expected"), [(True, "bfloat16"), (False, "float32")])
@@ -214,9 +193,15 @@ def test_auto_runs_the_forward_pass_in_bfloat16_where_the_cpu_supports_it(monkey
     handle = fitted_fp32.module_.register_forward_pre_hook(record)
     try:
         fitted_fp32.set_params(precision="auto")
-        monkeypatch.setattr(_precision, "cpu_has_native_bfloat16", lambda: True)
+        monkeypatch.setattr(runtime, "cpu_has_native_bfloat16", lambda: True)
         fitted_fp32.predict_proba(TEXTS[:2])
-        monkeypatch.setattr(_precision, "cpu_has_native_bfloat16", lambda: False)
+        # The runtime is resolved once per change of device or precision, not per call:
+        # switch away and back so that "auto" is resolved again, on the other kind of CPU.
+        fitted_fp32.set_params(precision="float32")
+        fitted_fp32.predict_proba(TEXTS[:1])
+        assert seen[-1][0] is False
+        monkeypatch.setattr(runtime, "cpu_has_native_bfloat16", lambda: False)
+        fitted_fp32.set_params(precision="auto")
         fitted_fp32.predict_proba(TEXTS[:2])
     finally:
         handle.remove()

@@ -7,7 +7,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_gpt2 import GPT2SequenceClassifier
-from sklearn_gpt2._validation import check_labels
+from sklearn_gpt2.text.validation import check_labels
 
 
 def make(path, **params):

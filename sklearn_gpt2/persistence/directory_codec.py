@@ -1,9 +1,10 @@
-"""The safe directory format: safetensors weights, tokenizer files and a JSON manifest.
+"""The directory codec: a fitted state as safetensors weights, tokenizer files and a manifest.
 
 Loading reads JSON, text and safetensors files only: nothing is unpickled, ``torch.load`` is
 never called and transformers is told not to run remote code, so a directory from a stranger
 cannot run code. Every file's size and SHA-256 are in the manifest, so a truncated or altered
-file is reported by name before it is used.
+file is reported by name before it is used. The manifest carries a format version; version 1
+(sklearn-gpt2 0.1) directories are read too.
 """
 
 from __future__ import annotations
@@ -24,17 +25,18 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoTokenizer
 
-from ._model import _quiet_transformers
-from ._persistence import (
+from ..base.runtime import Runtime
+from ..models.checkpoint import quiet_transformers
+from .state import (
     FORMAT_NAME,
     FORMAT_VERSION,
+    FittedState,
     build_model,
     decode_classes,
+    describe,
     encode_classes,
-    history_to_json,
     library_versions,
-    restore_fitted,
-    target_device,
+    restore,
     warn_if_versions_differ,
 )
 
@@ -42,7 +44,8 @@ from ._persistence import (
 MANIFEST = "sklearn_gpt2.json"
 
 
-def _digest(path: Path) -> dict[str, Any]:
+def file_digest(path: Path) -> dict[str, Any]:
+    """Size and SHA-256 of a file, as the manifest lists them."""
     sha = hashlib.sha256()
     with path.open("rb") as file:
         for chunk in iter(lambda: file.read(1 << 20), b""):
@@ -82,28 +85,30 @@ def save_directory(estimator: Any, directory: str | os.PathLike[str]) -> Path:
             stacklevel=3,
         )
     params = _params_to_json(estimator.get_params(deep=False))  # fails before writing anything
+    fitted = describe(estimator)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     manifest_path = directory / MANIFEST
     # Without its manifest a half-written directory cannot be mistaken for a complete one.
     manifest_path.unlink(missing_ok=True)
-    with _quiet_transformers():
-        estimator.module_.model.save_pretrained(directory)
-        estimator.tokenizer_.save_pretrained(directory)
+    with quiet_transformers():
+        fitted.model.save_pretrained(directory)
+        fitted.tokenizer.save_pretrained(directory)
     files = {
-        path.name: _digest(path)
+        path.name: file_digest(path)
         for path in sorted(directory.iterdir())
         if path.is_file() and path.name != MANIFEST
     }
     manifest = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "estimator": type(estimator).__name__,
+        "estimator": fitted.estimator,
+        "head": fitted.head,
         "params": params,
-        "classes": encode_classes(estimator.classes_),
-        "seed": int(estimator._seed_),
-        "last_token_pooling": bool(estimator.module_.last_token_pooling),
-        "history": json.loads(history_to_json(estimator.history_)),
+        "classes": encode_classes(fitted.classes),
+        "seed": fitted.seed,
+        "extra": fitted.extra,
+        "history": fitted.history,
         "versions": library_versions(),
         "files": files,
     }
@@ -119,7 +124,8 @@ _MANIFEST_FIELDS = {
     "params": dict,
     "classes": dict,
     "seed": int,
-    "last_token_pooling": bool,
+    "head": str,
+    "extra": dict,
     "history": list,
     "versions": dict,
     "files": dict,
@@ -139,6 +145,10 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
         raise ValueError(f"{path} is corrupt or incomplete (not valid JSON: {error}).") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise ValueError(f"{path} is not a sklearn-gpt2 manifest (its 'format' is wrong).")
+    if manifest.get("format_version") == 1 and isinstance(manifest.get("last_token_pooling"), bool):
+        # sklearn-gpt2 0.1 wrote sequence classifiers only, with this one extra field.
+        manifest["head"] = "sequence-classification"
+        manifest["extra"] = {"last_token_pooling": manifest.pop("last_token_pooling")}
     for field, kind in _MANIFEST_FIELDS.items():
         if not isinstance(manifest.get(field), kind):
             raise ValueError(
@@ -157,7 +167,7 @@ def _check_files(directory: Path, files: dict[str, Any]) -> None:
         path = directory / Path(name).name
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing; the saved classifier is incomplete.")
-        if not isinstance(expected, dict) or _digest(path) != expected:
+        if not isinstance(expected, dict) or file_digest(path) != expected:
             raise ValueError(
                 f"{path} is corrupt, incomplete or was modified after saving (its size or "
                 f"SHA-256 differs from {MANIFEST}). Save the classifier again."
@@ -202,12 +212,12 @@ def load_directory(cls: type, directory: str | os.PathLike[str]) -> Any:
     manifest = _read_manifest(directory)
     _check_files(directory, manifest["files"])
     warn_if_versions_differ(manifest["versions"], f"The classifier in {directory}")
-    with _blame(str(directory / "config.json")), _quiet_transformers():
+    with _blame(str(directory / "config.json")), quiet_transformers():
         config = AutoConfig.from_pretrained(
             directory, trust_remote_code=False, local_files_only=True
         )
     weights, weights_file = _load_weights(directory)
-    model = build_model(config, weights, weights_file)
+    model = build_model(config, weights, weights_file, manifest["head"])
     tokenizer_files = [
         name
         for name in sorted(manifest["files"])
@@ -215,7 +225,7 @@ def load_directory(cls: type, directory: str | os.PathLike[str]) -> Any:
     ]
     with (
         _blame(f"The tokenizer files {', '.join(tokenizer_files)} in {directory}"),
-        _quiet_transformers(),
+        quiet_transformers(),
     ):
         tokenizer = AutoTokenizer.from_pretrained(
             directory, trust_remote_code=False, local_files_only=True
@@ -224,27 +234,33 @@ def load_directory(cls: type, directory: str | os.PathLike[str]) -> Any:
     unknown = set(params) - set(cls._get_param_names())
     if unknown:
         raise ValueError(f"{directory / MANIFEST} names unknown parameters {sorted(unknown)}.")
+    if manifest.get("estimator", cls.__name__) != cls.__name__:
+        raise ValueError(
+            f"{directory} holds a {manifest['estimator']}, not a {cls.__name__}; load it with "
+            f"{manifest['estimator']}.from_pretrained."
+        )
     with _blame(f"The 'classes' field of {directory / MANIFEST}"):
         classes = decode_classes(manifest["classes"])
-    if len(classes) != model.config.num_labels:
-        raise ValueError(
-            f"{directory / MANIFEST} is corrupt: it names {len(classes)} classes but the model "
-            f"in {weights_file} has {model.config.num_labels} outputs."
-        )
     estimator = cls(**params)
     with _blame(f"The 'params' field of {directory / MANIFEST}"):
         estimator._check_params()
-    device, estimator.device, estimator.precision = target_device(
+    estimator._check_saved_model(model, classes, f"{directory / MANIFEST}", weights_file)
+    runtime, estimator.device, estimator.precision = Runtime.for_loading(
         str(params.get("device", "auto")), str(params.get("precision", "auto"))
     )
-    restore_fitted(
+    restore(
         estimator,
-        classes=classes,
-        model=model,
-        tokenizer=tokenizer,
-        last_token_pooling=manifest["last_token_pooling"],
-        seed=manifest["seed"],
-        history=manifest["history"],
-        device=device,
+        FittedState(
+            estimator=cls.__name__,
+            params=params,
+            classes=classes,
+            seed=manifest["seed"],
+            history=manifest["history"],
+            head=manifest["head"],
+            model=model,
+            tokenizer=tokenizer,
+            extra=manifest["extra"],
+        ),
+        runtime,
     )
     return estimator

@@ -1,4 +1,4 @@
-"""skorch callbacks: accuracy per epoch and the linear warmup/decay learning-rate schedule."""
+"""skorch callbacks of every estimator: accuracy per epoch and the warmup/decay LR schedule."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 import torch
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, LRScheduler
 from transformers import get_linear_schedule_with_warmup
 
 
@@ -30,11 +30,13 @@ class EpochAccuracy(Callback):
         self.on_train = on_train
 
     def on_epoch_begin(self, net: Any, **kwargs: Any) -> None:
+        """Start counting."""
         self.correct_, self.total_ = 0, 0
 
     def on_batch_end(
         self, net: Any, batch: Any = None, training: bool = False, **kwargs: Any
     ) -> None:
+        """Count the batch's correct predictions."""
         if training != self.on_train or "y_pred" not in kwargs:
             return
         labels = batch[1]
@@ -43,36 +45,48 @@ class EpochAccuracy(Callback):
         self.total_ += len(labels)
 
     def on_epoch_end(self, net: Any, **kwargs: Any) -> None:
+        """Record the epoch's accuracy."""
         if self.total_:
             net.history.record(self.name, self.correct_ / self.total_)
 
 
-class LinearWarmupDecay(Callback):
+def _linear_warmup_decay(
+    optimizer: torch.optim.Optimizer,
+    warmup_ratio: float,
+    total_steps: int,
+    last_epoch: int = -1,
+) -> torch.optim.lr_scheduler.LambdaLR:
+    return get_linear_schedule_with_warmup(
+        optimizer, round(warmup_ratio * total_steps), total_steps, last_epoch=last_epoch
+    )
+
+
+class LinearWarmupDecay(LRScheduler):  # type: ignore[misc]
     """Linear warmup from 0 to ``lr``, then linear decay to 0 over all training steps.
 
-    The schedule of the GPT-2 classification tutorial (``get_linear_schedule_with_warmup``),
-    stepped after every optimizer step.
+    skorch's ``LRScheduler`` stepped every batch, with transformers'
+    ``get_linear_schedule_with_warmup`` (the GPT-2 tutorial's schedule) as its policy. The
+    total number of steps is known only when training starts, so it is set then; each call
+    of ``fit`` or ``partial_fit`` runs the whole schedule from ``lr``.
 
     Parameters
     ----------
-    warmup_ratio : float
+    warmup_ratio : float, default=0.0
         Fraction of all training steps spent warming up.
     """
 
     def __init__(self, warmup_ratio: float = 0.0) -> None:
-        self.warmup_ratio = warmup_ratio
-
-    def on_train_begin(self, net: Any, **kwargs: Any) -> None:
-        self.scheduler_: torch.optim.lr_scheduler.LambdaLR | None = None
-
-    def on_epoch_begin(self, net: Any, dataset_train: Any = None, **kwargs: Any) -> None:
-        if self.scheduler_ is not None or dataset_train is None:
-            return
-        total = math.ceil(len(dataset_train) / net.batch_size) * net.max_epochs
-        self.scheduler_ = get_linear_schedule_with_warmup(
-            net.optimizer_, round(self.warmup_ratio * total), total
+        super().__init__(
+            policy=_linear_warmup_decay,
+            step_every="batch",
+            event_name=None,
+            warmup_ratio=warmup_ratio,
+            total_steps=1,
+            last_epoch=-1,
         )
 
-    def on_batch_end(self, net: Any, training: bool = False, **kwargs: Any) -> None:
-        if training and self.scheduler_ is not None:
-            self.scheduler_.step()
+    def on_train_begin(self, net: Any, X: Any = None, **kwargs: Any) -> None:
+        """Size the schedule to this call's training steps, then let skorch build it."""
+        n_train = net.n_training_rows(len(X))
+        self.total_steps = max(1, math.ceil(n_train / net.batch_size) * net.max_epochs)
+        super().on_train_begin(net, X=X, **kwargs)

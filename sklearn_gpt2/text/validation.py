@@ -1,4 +1,4 @@
-"""Checks on user input: texts ``X`` and labels ``y``.
+"""Checks on user input: texts ``X`` and labels ``y``, with messages that say how to fix them.
 
 Every message says what was wrong, where (the index of the first bad item) and how to fix it.
 Nothing is silently dropped, reordered or converted.
@@ -84,7 +84,9 @@ def check_texts(X: Any, *, name: str = "X") -> list[str]:
     return texts
 
 
-def check_labels(y: Any, n_samples: int) -> np.ndarray:
+def check_labels(
+    y: Any, n_samples: int, *, estimator: str = "GPT2SequenceClassifier"
+) -> np.ndarray:
     """Return ``y`` as a 1-D numpy array of labels, or raise a clear error.
 
     Parameters
@@ -93,6 +95,8 @@ def check_labels(y: Any, n_samples: int) -> np.ndarray:
         Class labels: strings, integers or booleans.
     n_samples : int
         The number of texts the labels belong to.
+    estimator : str, default="GPT2SequenceClassifier"
+        The estimator's name, for error messages.
 
     Returns
     -------
@@ -100,7 +104,7 @@ def check_labels(y: Any, n_samples: int) -> np.ndarray:
     """
     if y is None:
         raise ValueError(
-            "y is required: GPT2SequenceClassifier is a supervised classifier. "
+            f"y is required: {estimator} is a supervised classifier. "
             "Pass one label per text, e.g. clf.fit(texts, labels)."
         )
     if isinstance(y, str):
@@ -141,7 +145,7 @@ def check_labels(y: Any, n_samples: int) -> np.ndarray:
     target_type = type_of_target(labels, input_name="y")
     if target_type not in {"binary", "multiclass"}:
         raise ValueError(
-            f"Unknown label type: {target_type!r}. GPT2SequenceClassifier needs discrete "
+            f"Unknown label type: {target_type!r}. {estimator} needs discrete "
             f"class labels (strings, integers or booleans), not continuous values."
         )
     return labels

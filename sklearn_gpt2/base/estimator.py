@@ -1,0 +1,397 @@
+"""The base of every text classifier: the scikit-learn contract and the fit/predict skeleton.
+
+``BaseTextClassifier`` holds what each estimator of the package has: parameter validation
+(scikit-learn's ``_fit_context`` over an inheritable ``_parameter_constraints`` table), tags,
+``classes_`` and fitted checks, ``fit`` / ``partial_fit`` / ``predict_proba`` / ``predict``,
+devices and precision (one :class:`Runtime` per fit), persistence (one fitted-state
+description, two codecs) and fault handling. A subclass adds only what is its own:
+
+* ``_head`` (which kind of model head it loads) and ``initialize_module`` (its module);
+* ``make_dataset`` (its training targets), and ``get_loss`` if it is not cross-entropy;
+* ``_proba_from_outputs`` (how a batch's outputs become probabilities);
+* ``_fitted_extra`` / ``_module_from_saved`` (the state it adds to the shared description).
+"""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
+
+from ..models.checkpoint import Checkpoint, load_checkpoint
+from ..text.validation import check_labels, check_texts
+from .faults import out_of_memory_error, report_interruption
+from .net import TextNet
+from .runtime import PRECISIONS, Runtime
+
+
+class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
+    """Shared machinery of the package's text classifiers (not for direct use)."""
+
+    #: The kind of model head the estimator loads from its checkpoint.
+    _head: ClassVar[str] = "sequence-classification"
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "model_name_or_path": [str, os.PathLike],
+        "max_length": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "warmup_ratio": [Interval(Real, 0, 1, closed="both")],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "device": [str, torch.device],
+        "callbacks": [list, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # ------------------------------------------------------------------ sklearn contract
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        # skorch treats every attribute without a trailing underscore as a parameter; ours are
+        # exactly the arguments of __init__.
+        return BaseEstimator._get_param_names.__func__(cls)  # type: ignore[attr-defined]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Get the parameters of this estimator (those of ``__init__``)."""
+        return BaseEstimator.get_params(self, deep=deep)
+
+    def set_params(self, **params: Any) -> BaseTextClassifier:
+        """Set the parameters of this estimator (those of ``__init__``); ``fit`` checks them."""
+        # Not skorch's: it re-initializes callbacks at once (raising on values that fit would
+        # reject with a clear message) and accepts keys that get_params, and so clone, ignore.
+        return BaseEstimator.set_params(self, **params)  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return BaseEstimator.__repr__(self)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        tags.target_tags.required = True
+        return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "classes_") and getattr(self, "module_", None) is not None
+
+    def _validate_params(self) -> None:
+        # scikit-learn's (against _parameter_constraints), which _fit_context calls; skorch's
+        # of the same name checks skorch's own prefixed arguments, which we do not take.
+        BaseEstimator._validate_params(self)
+
+    def _check_params(self) -> None:
+        """Validate the parameters against ``_parameter_constraints`` (scikit-learn's errors)."""
+        self._validate_params()
+
+    # ------------------------------------------------------------------ saving and loading
+    def __getstate__(self) -> dict[str, Any]:
+        # Weights once, as CPU numpy arrays, with the config and tokenizer files; no optimizer
+        # state. See persistence.pickle_codec and docs/persistence.md.
+        from ..persistence.pickle_codec import get_state
+
+        return get_state(self)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        from ..persistence.pickle_codec import set_state
+
+        set_state(self, state)
+
+    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
+        """Save the fitted classifier to ``directory`` in a format that needs no pickle.
+
+        The directory holds the weights (``model.safetensors``), the model config (whose
+        ``id2label`` names ``classes_``), the tokenizer files, and ``sklearn_gpt2.json`` with
+        the hyperparameters (``callbacks`` excepted), ``classes_``, the training history, the
+        library versions, a format version and a SHA-256 checksum of every file. Plain
+        transformers opens it with its ``AutoModelFor...`` class and ``AutoTokenizer``.
+
+        Parameters
+        ----------
+        directory : str or path-like
+            Where to write; created if needed. Files of an earlier save are overwritten.
+
+        Returns
+        -------
+        directory : pathlib.Path
+            The directory written, for :meth:`from_pretrained`.
+        """
+        from ..persistence.directory_codec import save_directory
+
+        check_is_fitted(self)
+        return save_directory(self, directory)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike[str]) -> Any:
+        """Load a classifier written by :meth:`save_pretrained`, without unpickling anything.
+
+        The model goes to the GPU when ``device="auto"`` and one is present; a model saved for
+        a GPU loads on the CPU, with a warning, where there is none. Truncated, modified or
+        missing files raise ``ValueError`` or ``FileNotFoundError`` naming the file.
+
+        Parameters
+        ----------
+        directory : str or path-like
+            A directory written by :meth:`save_pretrained`.
+
+        Returns
+        -------
+        classifier : estimator of this class
+            A fitted classifier whose ``predict_proba`` equals the saved one's.
+        """
+        from ..persistence.directory_codec import load_directory
+
+        return load_directory(cls, directory)
+
+    def _fitted_extra(self) -> dict[str, Any]:
+        """The estimator's own fitted state, as JSON-able builtins (saved by both codecs)."""
+        return {}
+
+    def _module_from_saved(self, model: Any, extra: dict[str, Any]) -> torch.nn.Module:
+        """Rebuild ``module_`` around a loaded transformers ``model`` (inverse of the above)."""
+        raise NotImplementedError
+
+    def _check_saved_model(
+        self, model: Any, classes: np.ndarray, manifest: str, weights: str
+    ) -> None:
+        """Refuse a saved model that cannot be this estimator's (nothing to check by default)."""
+
+    # ------------------------------------------------------------------ fitting
+    @property
+    def _checkpoint(self) -> Checkpoint:
+        return load_checkpoint(self.model_name_or_path)
+
+    def fit(self, X: Any, y: Any, **fit_params: Any) -> BaseTextClassifier:
+        """Train on texts ``X`` and labels ``y``, starting from the checkpoint.
+
+        Parameters
+        ----------
+        X : iterable of str
+            Training texts (list, tuple, numpy array or pandas Series).
+        y : array-like of shape (n_samples,)
+            Class labels: strings, integers or booleans; at least two classes.
+        **fit_params : dict
+            Passed on to skorch's ``fit``.
+
+        Returns
+        -------
+        self : estimator
+            The fitted estimator.
+        """
+        # Forget the previous fit first: a refit that fails, even on bad input, must not
+        # leave the old model predicting under the new parameters.
+        self._forget_fit()
+        return self._fit(X, y, **fit_params)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _fit(self, X: Any, y: Any, **fit_params: Any) -> BaseTextClassifier:
+        texts = check_texts(X)
+        labels = check_labels(y, len(texts), estimator=type(self).__name__)
+        classes, label_indices = np.unique(labels, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(
+                f"y has only one class ({classes[0]!r}); a classifier needs at least two "
+                f"distinct labels to learn from."
+            )
+        try:
+            self.classes_ = classes
+            self.n_classes_ = len(classes)
+            self.set_runtime(Runtime.resolve(self.device, self.precision))
+            self._seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            checkpoint = self._checkpoint
+            if checkpoint.max_positions is not None and self.max_length > checkpoint.max_positions:
+                raise ValueError(
+                    f"max_length={self.max_length} exceeds the model's context of "
+                    f"{checkpoint.max_positions} tokens; use max_length <= "
+                    f"{checkpoint.max_positions}."
+                )
+            # Read the weights now, outside the seeded training region: loading draws from
+            # torch's random generator, which would make a first fit differ from the next.
+            checkpoint.template(self._head, self._head_outputs())
+            self.tokenizer_ = checkpoint.tokenizer
+            # Held by the fitted estimator, so predicting never needs the checkpoint files again.
+            self.tokenize_ = checkpoint.tokenize
+            self._prepare_fit(texts, label_indices)
+        except BaseException:
+            self._forget_fit()
+            raise
+        return self._train(texts, label_indices, from_checkpoint=True, **fit_params)
+
+    def _head_outputs(self) -> int | None:
+        """Outputs of the head the checkpoint is loaded with (None: the checkpoint's own)."""
+        return None
+
+    def _prepare_fit(self, texts: list[str], label_indices: np.ndarray) -> None:
+        """What an estimator learns before training (nothing by default)."""
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None, **fit_params: Any) -> Any:
+        """Train the fitted model for ``max_epochs`` more epochs, without starting over.
+
+        Unlike :meth:`fit`, the weights are not reset to the checkpoint; the learning-rate
+        schedule restarts from ``lr``. An unfitted estimator is fitted from the checkpoint, as
+        by :meth:`fit`. A loaded classifier (joblib or :meth:`from_pretrained`) starts with a
+        fresh optimizer, since its optimizer state is not saved.
+
+        Parameters
+        ----------
+        X : iterable of str
+            Training texts.
+        y : array-like of shape (n_samples,)
+            Labels, each one of ``classes_``.
+        classes : array-like, default=None
+            Accepted for scikit-learn compatibility; when given, it must equal ``classes_``.
+        **fit_params : dict
+            Passed on to skorch's ``partial_fit``.
+
+        Returns
+        -------
+        self : estimator
+            The estimator, trained further.
+        """
+        if not self.__sklearn_is_fitted__():
+            return self.fit(X, y, **fit_params)
+        self._check_params()
+        texts = check_texts(X)
+        labels = check_labels(y, len(texts), estimator=type(self).__name__)
+        known = self.classes_.tolist()
+        if classes is not None and sorted(np.unique(np.asarray(classes)).tolist()) != known:
+            raise ValueError(f"classes={list(classes)!r} differs from classes_={known!r}.")
+        unknown = sorted({label for label in labels.tolist() if label not in known}, key=str)
+        if unknown:
+            raise ValueError(
+                f"y contains labels the classifier was not fitted with: {unknown[:5]!r}. "
+                f"partial_fit continues training on classes_={known!r}; call fit to start "
+                f"over with new classes."
+            )
+        self.refresh_runtime()
+        if getattr(self, "optimizer_", None) is None:
+            # A loaded classifier: its optimizer and callbacks were not saved.
+            self._initialize_virtual_params()
+            self._initialize_callbacks()
+            self._initialize_optimizer()
+        return self._train(texts, np.searchsorted(self.classes_, labels), from_checkpoint=False)
+
+    def _train(
+        self, texts: list[str], label_indices: np.ndarray, from_checkpoint: bool, **fit_params: Any
+    ) -> BaseTextClassifier:
+        """Run skorch's training loop; on failure, leave the estimator unfitted."""
+        self._interrupted_ = False
+        try:
+            with torch.random.fork_rng(devices=self.runtime_.cuda_devices):
+                torch.manual_seed(self._seed_ + len(self.history_ or ()))
+                if from_checkpoint:
+                    self.initialize()
+                if self.max_epochs > 0:
+                    NeuralNet.partial_fit(
+                        self,
+                        texts,
+                        label_indices.astype(np.int64),
+                        _routing_method="fit",
+                        **fit_params,
+                    )
+        except torch.OutOfMemoryError as error:
+            self._forget_fit()
+            raise out_of_memory_error(error, self, "fit") from error
+        except BaseException:
+            self._forget_fit()
+            raise
+        # The last step's gradients are no longer needed: free their memory (a model's worth)
+        # before prediction; the optimizer keeps its state for partial_fit.
+        self.optimizer_.zero_grad(set_to_none=True)
+        if getattr(self, "_interrupted_", False):
+            report_interruption(self)
+        return self
+
+    def _forget_fit(self) -> None:
+        """Drop every fitted attribute, so a failed fit never leaves a half-fitted estimator."""
+        state = vars(self)
+        for name in [name for name in state if name.endswith("_") and not name.startswith("__")]:
+            # Bypass skorch's __delattr__ bookkeeping: we reset it wholesale below.
+            del state[name]
+        self._modules, self._criteria, self._optimizers = [], [], []
+
+    # ------------------------------------------------------------------ prediction
+    def _proba_from_outputs(self, outputs: torch.Tensor) -> np.ndarray:
+        """Probabilities (float64, rows summing to 1) from one batch of module outputs."""
+        return torch.softmax(outputs.double(), dim=-1).cpu().numpy()
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities of texts ``X``.
+
+        Parameters
+        ----------
+        X : iterable of str
+            Texts to classify.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``; rows sum to 1; rows follow the order of ``X``.
+        """
+        check_is_fitted(self)
+        texts = check_texts(X)
+        self.refresh_runtime()
+        dataset = self.get_dataset(texts)
+        proba = np.zeros((len(texts), self.n_classes_))
+        rows_per_text = np.zeros(len(texts))
+        # One autocast region around all batches: autocast caches its low-precision copy of
+        # each weight until the region ends, so weights are cast once per call, not per batch.
+        # Each batch carries its rows' text indices: its probabilities go straight to their
+        # place in the caller's order (averaged where a text has several rows), so no
+        # per-batch tensor outlives its batch.
+        try:
+            with self.runtime_.autocast():
+                for batch in self.get_iterator(dataset, training=False):
+                    rows = batch[0]["text_index"].numpy()
+                    np.add.at(proba, rows, self._proba_from_outputs(self.evaluation_step(batch)))
+                    np.add.at(rows_per_text, rows, 1.0)
+        except torch.OutOfMemoryError as error:
+            raise out_of_memory_error(error, self, "predict") from error
+        return proba / rows_per_text[:, None]
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted class labels of texts ``X``.
+
+        Parameters
+        ----------
+        X : iterable of str
+            Texts to classify.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Labels from ``classes_``, in the order of ``X``.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy on texts ``X`` against labels ``y``.
+
+        Parameters
+        ----------
+        X : iterable of str
+            Texts.
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Accuracy: the fraction of texts whose predicted label equals ``y``.
+        """
+        return float(ClassifierMixin.score(self, X, y, sample_weight=sample_weight))

@@ -1,0 +1,195 @@
+"""The pickle codec: a fitted state as builtins and numpy arrays, for joblib, pickle and skops.
+
+The state holds the hyperparameters, ``classes_``, the model weights once (float32 numpy
+arrays, no optimizer state), the model config, the tokenizer files, the estimator's own extra
+state and the versions of the libraries that wrote it. Made of builtins and numpy arrays
+only, joblib writes the weights as raw arrays (the file is barely larger than the weights) and
+``skops.io`` needs to trust no type but the estimator's. States of format version 1
+(sklearn-gpt2 0.1) are read too.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path, PurePath
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoConfig, AutoTokenizer, PretrainedConfig
+
+from ..base.runtime import Runtime
+from ..models.checkpoint import quiet_transformers
+from .state import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    FittedState,
+    build_model,
+    decode_classes,
+    describe,
+    encode_classes,
+    library_versions,
+    restore,
+    warn_if_versions_differ,
+)
+
+
+def _tokenizer_files(tokenizer: Any) -> dict[str, bytes]:
+    with tempfile.TemporaryDirectory() as scratch:
+        tokenizer.save_pretrained(scratch)
+        return {path.name: path.read_bytes() for path in Path(scratch).iterdir() if path.is_file()}
+
+
+def _tokenizer_from_files(files: dict[str, bytes]) -> Any:
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, content in files.items():
+            (Path(scratch) / Path(name).name).write_bytes(content)
+        with quiet_transformers():
+            return AutoTokenizer.from_pretrained(scratch, trust_remote_code=False)
+
+
+def _weights_to_numpy(module: torch.nn.Module) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """CPU numpy views of the weights; a tensor shared by several names is stored once."""
+    arrays: dict[str, np.ndarray] = {}
+    aliases: dict[str, str] = {}
+    seen: dict[tuple[Any, ...], str] = {}
+    for name, tensor in module.state_dict().items():
+        tensor = tensor.detach()
+        key = (tensor.device, tensor.data_ptr(), tensor.shape, tensor.stride(), tensor.dtype)
+        if key in seen:
+            aliases[name] = seen[key]
+            continue
+        seen[key] = name
+        if tensor.dtype == torch.bfloat16:
+            # numpy has no bfloat16; weights are float32 by design, but keep any tensor exact.
+            tensor = tensor.float()
+        arrays[name] = tensor.cpu().contiguous().numpy()
+    return arrays, aliases
+
+
+def _params_to_builtins(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    # torch.device and pathlib paths as strings, so skops needs to trust neither type.
+    wrapped = {
+        name: "torch.device" if isinstance(value, torch.device) else "path"
+        for name, value in params.items()
+        if isinstance(value, (torch.device, PurePath))
+    }
+    params = dict(params)
+    params.update({name: str(params[name]) for name in wrapped})
+    return params, wrapped
+
+
+def _params_from_builtins(params: dict[str, Any], wrapped: dict[str, str]) -> dict[str, Any]:
+    params = dict(params)
+    for name, kind in wrapped.items():
+        if kind == "path":
+            params[name] = Path(params[name])
+        elif kind == "torch.device" and params[name] != "auto":
+            params[name] = torch.device(params[name])
+    return params
+
+
+def get_state(estimator: Any) -> dict[str, Any]:
+    """The pickle state of ``estimator``: builtins and numpy arrays only.
+
+    Optimizer and gradient-scaler state, callbacks' fitted state and the checkpoint cache are
+    not kept: a loaded classifier predicts, and ``fit`` starts over from the checkpoint.
+    """
+    params, wrapped = _params_to_builtins(estimator.get_params(deep=False))
+    state: dict[str, Any] = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "estimator": type(estimator).__name__,
+        "params": params,
+        "wrapped_params": wrapped,
+        "versions": library_versions(),
+        "fitted": None,
+    }
+    if not estimator.__sklearn_is_fitted__():
+        return state
+    fitted = describe(estimator)
+    weights, aliases = _weights_to_numpy(fitted.model)
+    state["fitted"] = {
+        "classes": encode_classes(fitted.classes),
+        "seed": fitted.seed,
+        "head": fitted.head,
+        "config": fitted.model.config.to_json_string(use_diff=False),
+        "weights": weights,
+        "weight_aliases": aliases,
+        "tokenizer_files": _tokenizer_files(fitted.tokenizer),
+        "history": json.dumps(fitted.history),
+        "extra": json.dumps(fitted.extra),
+    }
+    return state
+
+
+def _config_from_json(text: str) -> PretrainedConfig:
+    values = json.loads(text)
+    return AutoConfig.for_model(values.pop("model_type"), **values)
+
+
+def _upgrade(state: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 state (sklearn-gpt2 0.1) in the current layout."""
+    fitted = state.get("fitted")
+    if state.get("format_version") == 1 and fitted is not None:
+        fitted = dict(fitted)
+        fitted["head"] = "sequence-classification"
+        fitted["extra"] = json.dumps({"last_token_pooling": fitted.pop("last_token_pooling")})
+        state = {**state, "fitted": fitted, "estimator": "GPT2SequenceClassifier"}
+    return state
+
+
+def set_state(estimator: Any, state: dict[str, Any]) -> None:
+    """Rebuild ``estimator`` from :func:`get_state`'s output, without network access."""
+    name = type(estimator).__name__
+    if not isinstance(state, dict) or state.get("format") != FORMAT_NAME:
+        raise ValueError(
+            f"This pickle does not hold a {name} state written by sklearn-gpt2 (it may come "
+            f"from an older, incompatible release); refit and save it again."
+        )
+    version = state.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        from .. import __version__
+
+        raise ValueError(
+            f"This pickled {name} was written in format version {version} by "
+            f"sklearn-gpt2 {state.get('versions', {}).get('sklearn_gpt2', '?')}; sklearn-gpt2 "
+            f"{__version__} reads versions up to {FORMAT_VERSION}. Upgrade sklearn-gpt2, or "
+            f"load it with the release that wrote it and save it again with save_pretrained."
+        )
+    state = _upgrade(state)
+    warn_if_versions_differ(state.get("versions", {}), f"This pickled {name}")
+    params = dict(state["params"])
+    fitted = state["fitted"]
+    runtime, params["device"], params["precision"] = Runtime.for_loading(
+        params["device"], params["precision"]
+    )
+    params = _params_from_builtins(params, state.get("wrapped_params", {}))
+    estimator.__dict__.update(params)
+    estimator._params_to_validate = set()
+    if fitted is None:
+        return
+    weights = {
+        # A read-only array (e.g. memory-mapped by joblib) is copied: torch needs writable memory.
+        name: torch.from_numpy(array if array.flags.writeable else array.copy())
+        for name, array in fitted["weights"].items()
+    }
+    for alias, source in fitted["weight_aliases"].items():
+        weights[alias] = weights[source]
+    config = _config_from_json(fitted["config"])
+    restore(
+        estimator,
+        FittedState(
+            estimator=state["estimator"],
+            params=params,
+            classes=decode_classes(fitted["classes"]),
+            seed=fitted["seed"],
+            history=json.loads(fitted["history"]),
+            head=fitted["head"],
+            model=build_model(config, weights, "The pickled weights", fitted["head"]),
+            tokenizer=_tokenizer_from_files(fitted["tokenizer_files"]),
+            extra=json.loads(fitted["extra"]),
+        ),
+        runtime,
+    )

@@ -1,0 +1,215 @@
+"""What a fitted estimator is, described once: ``FittedState``, and building one back.
+
+Both codecs (the pickle state behind joblib and skops, and the safe directory format) write
+a ``FittedState`` and read one back; neither looks inside an estimator. An estimator adds its
+own state through one hook pair, ``_fitted_extra`` / ``_module_from_saved``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from skorch.history import History
+from transformers import PretrainedConfig
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_CAUSAL_LM_MAPPING,
+    MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING,
+)
+
+from ..base.runtime import Runtime
+from ..models.checkpoint import is_decoder, prepare_tokenizer, quiet_transformers
+from ..text.tokenize import CachedTokenizer, TokenCache
+
+#: The name both formats carry, and the version of their layout (1: sklearn-gpt2 0.1).
+FORMAT_NAME = "sklearn-gpt2-classifier"
+FORMAT_VERSION = 2
+
+_MODEL_MAPPINGS = {
+    "sequence-classification": MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING,
+    "causal-lm": MODEL_FOR_CAUSAL_LM_MAPPING,
+}
+
+
+@dataclass
+class FittedState:
+    """Everything a fitted estimator needs to predict (and to refit), in one place.
+
+    Parameters
+    ----------
+    estimator : str
+        Class name of the estimator.
+    params : dict
+        Its ``get_params(deep=False)``.
+    classes : ndarray
+        ``classes_``.
+    seed : int
+        The seed its fit drew from ``random_state``.
+    history : list of dict
+        Its skorch history, as JSON-able rows.
+    head : {"sequence-classification", "causal-lm"}
+        The kind of transformers model inside its module.
+    model : PreTrainedModel
+        That model (weights float32).
+    tokenizer : PreTrainedTokenizerBase
+        Its tokenizer.
+    extra : dict
+        The estimator's own state (``_fitted_extra``), JSON-able builtins.
+    """
+
+    estimator: str
+    params: dict[str, Any]
+    classes: np.ndarray
+    seed: int
+    history: list[Any]
+    head: str
+    model: Any
+    tokenizer: Any
+    extra: dict[str, Any]
+
+
+def describe(estimator: Any) -> FittedState:
+    """The :class:`FittedState` of a fitted estimator."""
+    return FittedState(
+        estimator=type(estimator).__name__,
+        params=estimator.get_params(deep=False),
+        classes=estimator.classes_,
+        seed=int(estimator._seed_),
+        history=json.loads(history_to_json(estimator.history_)),
+        head=estimator._head,
+        model=estimator.module_.model,
+        tokenizer=estimator.tokenizer_,
+        extra=estimator._fitted_extra(),
+    )
+
+
+def restore(estimator: Any, state: FittedState, runtime: Runtime) -> None:
+    """Set the fitted attributes of ``estimator`` from ``state``, with its model on ``runtime``."""
+    module = estimator._module_from_saved(state.model, state.extra)
+    prepare_tokenizer(state.tokenizer, getattr(module, "pads_left", is_decoder(state.model.config)))
+    # Through __dict__: skorch's __setattr__ refuses modules set outside its initialize steps.
+    vars(estimator).update(
+        classes_=state.classes,
+        n_classes_=len(state.classes),
+        _seed_=int(state.seed),
+        tokenizer_=state.tokenizer,
+        # A loaded classifier may lack its checkpoint: it tokenizes into a cache of its own.
+        tokenize_=CachedTokenizer(state.tokenizer, TokenCache()),
+        module_=module.to(runtime.device),
+        criterion_=estimator.criterion(),
+        history_=History(state.history),
+        _modules=["module"],
+        _criteria=["criterion"],
+        _optimizers=[],
+        initialized_=True,
+    )
+    estimator.set_runtime(runtime)
+
+
+# ---------------------------------------------------------------------------- shared pieces
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries a saved classifier depends on."""
+    import sklearn
+    import skorch
+    import transformers
+
+    from .. import __version__
+
+    return {
+        "sklearn_gpt2": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "skorch": skorch.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+
+
+def warn_if_versions_differ(saved: dict[str, str], source: str) -> None:
+    """Warn (UserWarning) when ``saved`` library versions differ from the installed ones."""
+    current = library_versions()
+    differ = [
+        f"{name} {saved[name]} (now {current[name]})"
+        for name in current
+        if name in saved and saved[name] != current[name]
+    ]
+    if differ:
+        warnings.warn(
+            f"{source} was saved with {', '.join(differ)}. It loaded, but predictions may "
+            f"differ slightly and some features may not work; refit or save it again with the "
+            f"current versions to be sure.",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def encode_classes(classes: np.ndarray) -> dict[str, Any]:
+    """``classes_`` as builtins plus the dtype, so str, int, bool and float labels round-trip."""
+    return {
+        "dtype": classes.dtype.str if classes.dtype != object else "object",
+        "values": classes.tolist(),
+    }
+
+
+def decode_classes(encoded: dict[str, Any]) -> np.ndarray:
+    """Inverse of :func:`encode_classes`; rejects anything but scalar labels."""
+    dtype = np.dtype(encoded["dtype"])
+    values = encoded["values"]
+    if dtype.kind not in "OUbiuf" or not isinstance(values, list):
+        raise ValueError(f"unsupported classes of dtype {dtype}")
+    if not all(isinstance(v, (str, bool, int, float)) for v in values):
+        raise ValueError("every class must be a string, a boolean or a number")
+    return np.asarray(values, dtype=dtype)
+
+
+def _to_builtin(value: Any) -> Any:
+    if isinstance(value, (np.generic, torch.Tensor)):
+        return value.tolist()
+    return repr(value)
+
+
+def history_to_json(history: Any) -> str:
+    """A skorch history as JSON (numpy and torch scalars as numbers, other objects as repr)."""
+    return json.dumps(list(history) if history is not None else [], default=_to_builtin)
+
+
+def build_model(
+    config: PretrainedConfig, weights: dict[str, torch.Tensor], source: str, head: str
+) -> Any:
+    """Instantiate the config's model with ``head`` and exactly ``weights``."""
+    try:
+        model_class = _MODEL_MAPPINGS[head][type(config)]
+    except KeyError:
+        raise ValueError(
+            f"{source}: model type {config.model_type!r} has no {head} model in this version "
+            f"of transformers."
+        ) from None
+    try:
+        with quiet_transformers():
+            model, info = model_class.from_pretrained(
+                None,
+                config=config,
+                state_dict=weights,
+                dtype=torch.float32,
+                ignore_mismatched_sizes=True,
+                output_loading_info=True,
+            )
+    except Exception as error:  # a deep torch/transformers error: say which file is at fault
+        raise ValueError(f"{source} does not match the model config: {error}") from error
+    problems = {
+        "missing": sorted(info.get("missing_keys", ())),
+        "unexpected": sorted(info.get("unexpected_keys", ())),
+        "wrong shape": sorted(str(key[0]) for key in info.get("mismatched_keys", ())),
+    }
+    found = {kind: keys for kind, keys in problems.items() if keys}
+    if found:
+        details = "; ".join(f"{kind}: {', '.join(keys[:5])}" for kind, keys in found.items())
+        raise ValueError(
+            f"{source} is corrupt or incomplete: its tensors do not match the model config "
+            f"({details})."
+        )
+    model.eval()
+    return model
