@@ -51,3 +51,18 @@ def real_tokenizer_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def demo_data() -> tuple[list[str], list[str]]:
     return load_demo()
+
+
+#: Settings that keep a tiny-model fit to a fraction of a second and make it reproducible.
+FAST_FIT = {"max_epochs": 1, "batch_size": 8, "lr": 1e-3, "precision": "float32", "random_state": 0}
+
+
+@pytest.fixture(scope="session")
+def make_classifier():
+    """A factory ``make_classifier(checkpoint, **params)`` of quickly fitting classifiers."""
+    from sklearn_gpt2 import GPT2SequenceClassifier
+
+    def make(path, **params):
+        return GPT2SequenceClassifier(path, **{**FAST_FIT, **params})
+
+    return make

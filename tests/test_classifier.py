@@ -12,13 +12,12 @@ from sklearn_gpt2 import GPT2SequenceClassifier
 from sklearn_gpt2.models.sequence import SequenceClassifierModule
 
 
-def make(path, **params):
-    defaults = dict(max_epochs=1, batch_size=8, lr=1e-3, precision="float32", random_state=0)
-    defaults.update(params)
-    return GPT2SequenceClassifier(path, **defaults)
+@pytest.fixture(scope="session")
+def make(make_classifier):
+    return make_classifier
 
 
-def test_fit_predict_roundtrip(tiny_gpt2, demo_data):
+def test_fit_predict_roundtrip(tiny_gpt2, demo_data, make):
     X, y = demo_data
     clf = make(tiny_gpt2)
     assert clf.fit(X, y) is clf
@@ -31,12 +30,12 @@ def test_fit_predict_roundtrip(tiny_gpt2, demo_data):
     np.testing.assert_array_equal(pred, clf.classes_[proba.argmax(axis=1)])
 
 
-def test_predict_before_fit(tiny_gpt2):
+def test_predict_before_fit(tiny_gpt2, make):
     with pytest.raises(NotFittedError):
         make(tiny_gpt2).predict(["text"])
 
 
-def test_padding_does_not_change_predictions(tiny_gpt2, demo_data):
+def test_padding_does_not_change_predictions(tiny_gpt2, demo_data, make):
     X, y = demo_data
     clf = make(tiny_gpt2).fit(X, y)
     texts = ["", "a", "a wonderful film", " ".join(X[:6]), "bad <|endoftext|>"]
@@ -49,7 +48,7 @@ def test_padding_does_not_change_predictions(tiny_gpt2, demo_data):
 
 # ---------------------------------------------------------------- inputs and outputs
 @pytest.fixture(scope="module")
-def fitted(tiny_gpt2, demo_data):
+def fitted(tiny_gpt2, demo_data, make):
     return make(tiny_gpt2).fit(*demo_data)
 
 
@@ -63,7 +62,7 @@ def as_pandas_series(texts):
     [list, tuple, np.array, lambda t: np.array(t, dtype=object), as_pandas_series],
     ids=["list", "tuple", "ndarray", "object-ndarray", "pandas"],
 )
-def test_X_containers_give_the_same_result(container, fitted, demo_data):
+def test_X_containers_give_the_same_result(container, fitted, demo_data, make):
     X, y = demo_data
     expected = fitted.predict_proba(X[:10])
     np.testing.assert_array_equal(fitted.predict_proba(container(X[:10])), expected)
@@ -81,7 +80,7 @@ def test_X_containers_give_the_same_result(container, fitted, demo_data):
         ([True, False], [False, True]),
     ],
 )
-def test_label_types_and_sorted_classes(labels, classes, tiny_gpt2, demo_data):
+def test_label_types_and_sorted_classes(labels, classes, tiny_gpt2, demo_data, make):
     X, _ = demo_data
     y = [labels[i % len(labels)] for i in range(len(X))]
     clf = make(tiny_gpt2).fit(X, y)
@@ -118,7 +117,7 @@ def test_caller_order_is_preserved(fitted, demo_data):
 
 
 # ---------------------------------------------------------------- scikit-learn contract
-def test_get_set_params_and_clone(tiny_gpt2):
+def test_get_set_params_and_clone(tiny_gpt2, make):
     clf = make(tiny_gpt2, max_length=64)
     params = clf.get_params()
     assert params["max_length"] == 64 and params["model_name_or_path"] == tiny_gpt2
@@ -137,7 +136,7 @@ def test_clone_of_fitted_is_unfitted(fitted):
         twin.predict(["text"])
 
 
-def test_fitted_attributes_end_in_underscore(tiny_gpt2, demo_data):
+def test_fitted_attributes_end_in_underscore(tiny_gpt2, demo_data, make):
     clf = make(tiny_gpt2)
     before = set(vars(clf))
     clf.fit(*demo_data)
@@ -150,14 +149,14 @@ def test_fitted_attributes_end_in_underscore(tiny_gpt2, demo_data):
     assert not {n for n in before if not n.startswith("_")} - set(clf.get_params())
 
 
-def test_text_input_tags(tiny_gpt2):
+def test_text_input_tags(tiny_gpt2, make):
     tags = make(tiny_gpt2).__sklearn_tags__()
     assert tags.input_tags.string is True
     assert tags.input_tags.two_d_array is False
     assert tags.estimator_type == "classifier"
 
 
-def test_same_random_state_gives_identical_predictions(tiny_gpt2, demo_data):
+def test_same_random_state_gives_identical_predictions(tiny_gpt2, demo_data, make):
     X, y = demo_data
     first = make(tiny_gpt2, random_state=3).fit(X, y).predict_proba(X)
     second = make(tiny_gpt2, random_state=3).fit(X, y).predict_proba(X)
@@ -166,7 +165,7 @@ def test_same_random_state_gives_identical_predictions(tiny_gpt2, demo_data):
     assert not np.array_equal(first, other)
 
 
-def test_refit_starts_over(tiny_gpt2, demo_data):
+def test_refit_starts_over(tiny_gpt2, demo_data, make):
     X, y = demo_data
     fresh = make(tiny_gpt2).fit(X[:40], y[:40]).predict_proba(X)
     clf = make(tiny_gpt2, max_epochs=2).fit(X, [len(t) % 3 for t in X])
@@ -177,7 +176,7 @@ def test_refit_starts_over(tiny_gpt2, demo_data):
 
 
 # ---------------------------------------------------------------- padding invariance
-def test_padding_invariance_with_the_real_gpt2_tokenizer(real_tokenizer_gpt2):
+def test_padding_invariance_with_the_real_gpt2_tokenizer(real_tokenizer_gpt2, make):
     X = ["a fine film", "bad", "not good at all", "great", "dull and slow", "lovely"] * 4
     y = ["pos", "neg", "neg", "pos", "neg", "pos"] * 4
     clf = make(real_tokenizer_gpt2, max_length=100).fit(X, y)
@@ -262,7 +261,7 @@ def test_training_sees_texts_as_prediction_does(fitted, demo_data):
 
 
 # ---------------------------------------------------------------- validation split and callbacks
-def test_validation_split_early_stopping_and_checkpoint(tiny_gpt2, demo_data, tmp_path):
+def test_validation_split_early_stopping_and_checkpoint(tiny_gpt2, demo_data, tmp_path, make):
     X, y = demo_data
     callbacks = [
         # A threshold no epoch can meet: stops deterministically after patience epochs.
@@ -287,7 +286,7 @@ def test_no_validation_split_by_default(fitted):
     assert fitted.history_[-1]["train_batch_count"] == 10  # all 80 texts, batches of 8
 
 
-def test_partial_fit_continues_training_with_string_labels(tiny_gpt2, demo_data):
+def test_partial_fit_continues_training_with_string_labels(tiny_gpt2, demo_data, make):
     X, y = demo_data
     clf = make(tiny_gpt2).fit(X, y)
     before = {k: v.clone() for k, v in clf.module_.state_dict().items()}
@@ -298,21 +297,21 @@ def test_partial_fit_continues_training_with_string_labels(tiny_gpt2, demo_data)
     np.testing.assert_allclose(clf.predict_proba(X[:4]).sum(axis=1), 1.0)
 
 
-def test_partial_fit_rejects_unknown_labels(tiny_gpt2, demo_data):
+def test_partial_fit_rejects_unknown_labels(tiny_gpt2, demo_data, make):
     X, y = demo_data
     clf = make(tiny_gpt2).fit(X, y)
     with pytest.raises(ValueError, match=r"not fitted with.*'neutral'"):
         clf.partial_fit(["meh"], ["neutral"])
 
 
-def test_partial_fit_on_unfitted_estimator_fits_from_checkpoint(tiny_gpt2, demo_data):
+def test_partial_fit_on_unfitted_estimator_fits_from_checkpoint(tiny_gpt2, demo_data, make):
     X, y = demo_data
     first = make(tiny_gpt2).partial_fit(X, y)
     second = make(tiny_gpt2).fit(X, y)
     np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
 
 
-def test_partial_fit_after_pickling_uses_a_fresh_optimizer(tiny_gpt2, demo_data):
+def test_partial_fit_after_pickling_uses_a_fresh_optimizer(tiny_gpt2, demo_data, make):
     import pickle
 
     X, y = demo_data

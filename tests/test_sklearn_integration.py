@@ -6,13 +6,10 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_sco
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from sklearn_gpt2 import GPT2SequenceClassifier
 
-
-def make(path, **params):
-    defaults = dict(max_epochs=1, batch_size=8, lr=1e-3, precision="float32", random_state=0)
-    defaults.update(params)
-    return GPT2SequenceClassifier(path, **defaults)
+@pytest.fixture(scope="session")
+def make(make_classifier):
+    return make_classifier
 
 
 def strip_html_breaks(texts):
@@ -20,7 +17,7 @@ def strip_html_breaks(texts):
     return [text.replace("<br />", " ") for text in texts]
 
 
-def test_pipeline_with_a_text_transformer(tiny_gpt2, demo_data):
+def test_pipeline_with_a_text_transformer(tiny_gpt2, demo_data, make):
     X, y = demo_data
     html = [f"{text}<br /><br />" if i % 3 == 0 else text for i, text in enumerate(X)]
     pipe = make_pipeline(FunctionTransformer(strip_html_breaks), make(tiny_gpt2))
@@ -33,7 +30,7 @@ def test_pipeline_with_a_text_transformer(tiny_gpt2, demo_data):
     assert pipe.score(html, y) == plain.score(strip_html_breaks(html), y)
 
 
-def test_cross_val_score_with_stratified_folds(tiny_gpt2, demo_data):
+def test_cross_val_score_with_stratified_folds(tiny_gpt2, demo_data, make):
     X, y = demo_data
     scores = cross_val_score(make(tiny_gpt2), X, y, cv=StratifiedKFold(3))
     assert scores.shape == (3,)
@@ -43,14 +40,14 @@ def test_cross_val_score_with_stratified_folds(tiny_gpt2, demo_data):
 GRID = {"lr": [1e-3, 1e-4], "max_length": [8, 32]}
 
 
-def grid_search(path, X, y, n_jobs):
+def grid_search(make, path, X, y, n_jobs):
     return GridSearchCV(make(path), GRID, cv=3, n_jobs=n_jobs).fit(X, y)
 
 
 @pytest.fixture(scope="module")
-def serial_search(tiny_gpt2, demo_data):
+def serial_search(make, tiny_gpt2, demo_data):
     X, y = demo_data
-    return grid_search(tiny_gpt2, X[:48], y[:48], n_jobs=1)
+    return grid_search(make, tiny_gpt2, X[:48], y[:48], n_jobs=1)
 
 
 def check_search(search, X, y):
@@ -69,10 +66,10 @@ def test_grid_search_over_lr_and_max_length(serial_search, demo_data):
     check_search(serial_search, *demo_data)
 
 
-def test_grid_search_with_two_worker_processes(serial_search, tiny_gpt2, demo_data):
+def test_grid_search_with_two_worker_processes(make, serial_search, tiny_gpt2, demo_data):
     X, y = demo_data
     # joblib's loky workers receive the estimator pickled, and run in fresh processes.
-    parallel = grid_search(tiny_gpt2, X[:48], y[:48], n_jobs=2)
+    parallel = grid_search(make, tiny_gpt2, X[:48], y[:48], n_jobs=2)
     check_search(parallel, X, y)
     serial, parallel = serial_search.cv_results_, parallel.cv_results_
     assert serial["params"] == parallel["params"]

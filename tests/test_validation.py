@@ -10,14 +10,13 @@ from sklearn_gpt2 import GPT2SequenceClassifier
 from sklearn_gpt2.text.validation import check_labels
 
 
-def make(path, **params):
-    defaults = dict(max_epochs=1, batch_size=8, lr=1e-3, precision="float32", random_state=0)
-    defaults.update(params)
-    return GPT2SequenceClassifier(path, **defaults)
+@pytest.fixture(scope="session")
+def make(make_classifier):
+    return make_classifier
 
 
 @pytest.fixture(scope="module")
-def fitted(tiny_gpt2, demo_data):
+def fitted(tiny_gpt2, demo_data, make):
     return make(tiny_gpt2).fit(*demo_data)
 
 
@@ -29,7 +28,7 @@ def with_item(texts, index, item):
 
 # ---------------------------------------------------------------- X
 @pytest.mark.parametrize("method", ["fit", "predict", "predict_proba"])
-def test_bare_string_is_rejected(method, tiny_gpt2, fitted, demo_data):
+def test_bare_string_is_rejected(method, tiny_gpt2, fitted, demo_data, make):
     clf = make(tiny_gpt2) if method == "fit" else fitted
     args = ("a single text", demo_data[1]) if method == "fit" else ("a single text",)
     with pytest.raises(
@@ -40,7 +39,7 @@ def test_bare_string_is_rejected(method, tiny_gpt2, fitted, demo_data):
 
 
 @pytest.mark.parametrize("missing", [None, float("nan"), np.nan])
-def test_missing_text_reports_index_and_fix(missing, tiny_gpt2, demo_data):
+def test_missing_text_reports_index_and_fix(missing, tiny_gpt2, demo_data, make):
     X, y = demo_data
     with pytest.raises(ValueError, match=r"X\[7\] is a missing value") as error:
         make(tiny_gpt2).fit(with_item(X, 7, missing), y)
@@ -48,7 +47,7 @@ def test_missing_text_reports_index_and_fix(missing, tiny_gpt2, demo_data):
     assert "fillna('')" in str(error.value)
 
 
-def test_missing_text_in_pandas_series(tiny_gpt2, demo_data):
+def test_missing_text_in_pandas_series(tiny_gpt2, demo_data, make):
     pd = pytest.importorskip("pandas")
     X, y = demo_data
     series = pd.Series(with_item(X, 3, pd.NA), dtype="string")
@@ -59,7 +58,7 @@ def test_missing_text_in_pandas_series(tiny_gpt2, demo_data):
 @pytest.mark.parametrize(
     ("item", "type_name"), [(42, "int"), (3.5, "float"), (b"bytes", "bytes"), (["a"], "list")]
 )
-def test_non_string_text_reports_index_type_and_fix(item, type_name, tiny_gpt2, demo_data):
+def test_non_string_text_reports_index_type_and_fix(item, type_name, tiny_gpt2, demo_data, make):
     X, y = demo_data
     with pytest.raises(TypeError, match=rf"X\[5\] is of type {type_name}") as error:
         make(tiny_gpt2).fit(with_item(X, 5, item), y)
@@ -74,25 +73,25 @@ def test_bad_item_at_predict_time_reports_index(fitted):
 
 
 @pytest.mark.parametrize("empty", [[], (), np.array([], dtype=str)])
-def test_empty_X(empty, tiny_gpt2, fitted):
+def test_empty_X(empty, tiny_gpt2, fitted, make):
     with pytest.raises(ValueError, match=r"Found empty X: 0 texts.*at least one text is required"):
         make(tiny_gpt2).fit(empty, [])
     with pytest.raises(ValueError, match="Found empty X"):
         fitted.predict(empty)
 
 
-def test_two_dimensional_X_asks_for_the_text_column(tiny_gpt2, demo_data):
+def test_two_dimensional_X_asks_for_the_text_column(tiny_gpt2, demo_data, make):
     X, y = demo_data
     with pytest.raises(ValueError, match=r"one-dimensional.*shape \(80, 1\).*df\['text'\]"):
         make(tiny_gpt2).fit(np.array(X)[:, None], y)
 
 
-def test_non_iterable_X(tiny_gpt2):
+def test_non_iterable_X(tiny_gpt2, make):
     with pytest.raises(TypeError, match=r"X must be an iterable of strings.*got int"):
         make(tiny_gpt2).fit(5, [0])
 
 
-def test_empty_string_is_a_valid_text(fitted, tiny_gpt2, demo_data):
+def test_empty_string_is_a_valid_text(fitted, tiny_gpt2, demo_data, make):
     proba = fitted.predict_proba([""])
     assert proba.shape == (1, 2)
     np.testing.assert_allclose(proba.sum(), 1.0)
@@ -104,7 +103,7 @@ def test_empty_string_is_a_valid_text(fitted, tiny_gpt2, demo_data):
 
 # ---------------------------------------------------------------- y
 @pytest.mark.parametrize("n_labels", [79, 81])
-def test_inconsistent_lengths(n_labels, tiny_gpt2, demo_data):
+def test_inconsistent_lengths(n_labels, tiny_gpt2, demo_data, make):
     X, y = demo_data
     labels = (y * 2)[:n_labels]
     with pytest.raises(
@@ -113,14 +112,14 @@ def test_inconsistent_lengths(n_labels, tiny_gpt2, demo_data):
         make(tiny_gpt2).fit(X, labels)
 
 
-def test_single_class(tiny_gpt2, demo_data):
+def test_single_class(tiny_gpt2, demo_data, make):
     X, _ = demo_data
     with pytest.raises(ValueError, match=r"y has only one class \('positive'\).*at least two"):
         make(tiny_gpt2).fit(X, ["positive"] * len(X))
 
 
 @pytest.mark.parametrize("missing", [None, float("nan")])
-def test_missing_label_reports_index_and_fix(missing, tiny_gpt2, demo_data):
+def test_missing_label_reports_index_and_fix(missing, tiny_gpt2, demo_data, make):
     X, y = demo_data
     labels = [0.0, 1.0] * 40
     labels[11] = missing
@@ -130,14 +129,14 @@ def test_missing_label_reports_index_and_fix(missing, tiny_gpt2, demo_data):
         make(tiny_gpt2).fit(X, with_item(y, 2, None))
 
 
-def test_missing_label_in_pandas(tiny_gpt2, demo_data):
+def test_missing_label_in_pandas(tiny_gpt2, demo_data, make):
     pd = pytest.importorskip("pandas")
     X, y = demo_data
     with pytest.raises(ValueError, match=r"y\[4\] is a missing value"):
         make(tiny_gpt2).fit(pd.Series(X), pd.Series(with_item(y, 4, None)))
 
 
-def test_y_is_required(tiny_gpt2, demo_data):
+def test_y_is_required(tiny_gpt2, demo_data, make):
     with pytest.raises(ValueError, match=r"y is required.*clf\.fit\(texts, labels\)"):
         make(tiny_gpt2).fit(demo_data[0], None)
 
@@ -153,7 +152,7 @@ def test_mixed_label_types():
 
 
 # ---------------------------------------------------------------- parameters and checkpoint
-def test_max_length_above_the_model_context(tiny_gpt2, demo_data):
+def test_max_length_above_the_model_context(tiny_gpt2, demo_data, make):
     clf = make(tiny_gpt2, max_length=257)  # the tiny model's n_positions is 256
     with pytest.raises(
         ValueError,
@@ -193,12 +192,12 @@ def test_max_length_above_the_model_context(tiny_gpt2, demo_data):
         ("precision", "fp8", r"'precision' parameter .* must be a str among"),
     ],
 )
-def test_invalid_parameters(name, value, expected, tiny_gpt2, demo_data):
+def test_invalid_parameters(name, value, expected, tiny_gpt2, demo_data, make):
     with pytest.raises(InvalidParameterError, match=expected):
         make(tiny_gpt2, **{name: value}).fit(*demo_data)
 
 
-def test_predict_before_fit(tiny_gpt2):
+def test_predict_before_fit(tiny_gpt2, make):
     clf = make(tiny_gpt2)
     for method in (clf.predict, clf.predict_proba):
         with pytest.raises(NotFittedError, match=r"not fitted yet\. Call 'fit'"):
