@@ -17,14 +17,21 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 #: Public name -> the module that defines it.
 _PUBLIC = {
+    "GPT2PromptClassifier": "._prompt_classifier",
     "GPT2SequenceClassifier": "._classifier",
     "clear_checkpoint_cache": ".models.checkpoint",
 }
 
-__all__ = ["GPT2SequenceClassifier", "__version__", "clear_checkpoint_cache"]
+__all__ = [
+    "GPT2PromptClassifier",
+    "GPT2SequenceClassifier",
+    "__version__",
+    "clear_checkpoint_cache",
+]
 
 if TYPE_CHECKING:
     from ._classifier import GPT2SequenceClassifier
+    from ._prompt_classifier import GPT2PromptClassifier
     from .models.checkpoint import clear_checkpoint_cache
 
 

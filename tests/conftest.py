@@ -66,3 +66,63 @@ def make_classifier():
         return GPT2SequenceClassifier(path, **{**FAST_FIT, **params})
 
     return make
+
+
+# ---------------------------------------------------------------- a tiny pretrained language model
+#: Cue words of the synthetic corpus: a sentence with two of them ends "it was good." or
+#: "it was bad."; the neutral words occur in both kinds.
+POSITIVE_CUES = ["wonderful", "superb", "brilliant", "lovely", "great", "charming"]
+NEGATIVE_CUES = ["awful", "dull", "boring", "terrible", "clumsy", "tedious"]
+NEUTRAL_WORDS = ["the", "film", "story", "acting", "movie", "plot", "music", "and", "cast"]
+
+
+def synthetic_sentences(cues, n, rng):
+    """``n`` sentences of four neutral words and two of ``cues``, shuffled."""
+    sentences = []
+    for _ in range(n):
+        words = [*rng.choice(NEUTRAL_WORDS, 4), *rng.choice(cues, 2)]
+        rng.shuffle(words)
+        sentences.append(" ".join(words))
+    return sentences
+
+
+@pytest.fixture(scope="session")
+def cue_sentences():
+    """Held-out synthetic sentences and their labels (never seen in pretraining)."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    X = synthetic_sentences(POSITIVE_CUES, 30, rng) + synthetic_sentences(NEGATIVE_CUES, 30, rng)
+    return X, ["positive"] * 30 + ["negative"] * 30
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory):
+    """A tiny GPT-2 language model pretrained for a few seconds on the synthetic corpus."""
+    import numpy as np
+    from transformers import AutoTokenizer, GPT2LMHeadModel
+
+    rng = np.random.default_rng(0)
+    corpus = [s + " it was good." for s in synthetic_sentences(POSITIVE_CUES, 300, rng)]
+    corpus += [s + " it was bad." for s in synthetic_sentences(NEGATIVE_CUES, 300, rng)]
+    directory = build_tiny_gpt2(
+        tmp_path_factory.mktemp("tiny-lm"), corpus, vocab_size=300, n_embd=64, n_positions=128
+    )
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    model = GPT2LMHeadModel.from_pretrained(directory)
+    encoded = [tokenizer(text + tokenizer.eos_token)["input_ids"] for text in corpus]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    torch.manual_seed(0)
+    model.train()
+    for _ in range(120):
+        batch = [encoded[i] for i in rng.integers(0, len(encoded), 32)]
+        width = max(map(len, batch))
+        ids = torch.full((len(batch), width), tokenizer.eos_token_id)
+        labels = torch.full((len(batch), width), -100)
+        for row, tokens in enumerate(batch):
+            ids[row, : len(tokens)] = labels[row, : len(tokens)] = torch.tensor(tokens)
+        model(input_ids=ids, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.save_pretrained(directory)
+    return directory

@@ -231,14 +231,14 @@ def load_directory(cls: type, directory: str | os.PathLike[str]) -> Any:
             directory, trust_remote_code=False, local_files_only=True
         )
     params = manifest["params"]
-    unknown = set(params) - set(cls._get_param_names())
-    if unknown:
-        raise ValueError(f"{directory / MANIFEST} names unknown parameters {sorted(unknown)}.")
     if manifest.get("estimator", cls.__name__) != cls.__name__:
         raise ValueError(
             f"{directory} holds a {manifest['estimator']}, not a {cls.__name__}; load it with "
             f"{manifest['estimator']}.from_pretrained."
         )
+    unknown = set(params) - set(cls._get_param_names())
+    if unknown:
+        raise ValueError(f"{directory / MANIFEST} names unknown parameters {sorted(unknown)}.")
     with _blame(f"The 'classes' field of {directory / MANIFEST}"):
         classes = decode_classes(manifest["classes"])
     estimator = cls(**params)

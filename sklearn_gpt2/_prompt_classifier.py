@@ -1,0 +1,332 @@
+"""The prompt estimator: classify with GPT-2's language-model head (zero-shot, few-shot, tuned).
+
+Only what is its own lives here: its parameters, the prompt (template, label words, in-context
+examples), its module (label scoring on a causal LM) and its training targets (the label's
+tokens after the prompt, every other position ``-100``). Validation, batching, devices,
+persistence and faults are the shared base's.
+"""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .base.dataset import IGNORE_INDEX, TextDataset
+from .base.estimator import BaseTextClassifier
+from .base.runtime import PRECISIONS
+from .models.causal_lm import LabelScoringModule
+from .text.spec import TEXT_FIELD, TokenizationSpec
+
+#: Between in-context examples, and between the examples and the query.
+SHOT_SEPARATOR = "\n\n"
+
+
+class GPT2PromptClassifier(BaseTextClassifier):
+    r"""Classify texts by the language model's probability of each class's label word.
+
+    Each text is put in a prompt (``template``), and the classes are ranked by the total
+    log-probability the model gives to their label words right after the prompt: ``predict_proba``
+    is the softmax of those totals over the classes. This needs no training (zero-shot); with
+    ``n_shots`` the prompt also shows labelled examples from the training data (few-shot); with
+    ``max_epochs > 0`` the model is fine-tuned with the language-model loss on the label tokens
+    only (the prompt's positions are ``-100``).
+
+    GPT-2's byte-level BPE puts the space before a word inside the word's token: after a
+    prompt ending in ``"Sentiment:"`` the answer is the token ``" positive"``, not
+    ``"positive"``. Label words are therefore scored with a leading space unless the template
+    ends in whitespace or the word starts with one. Texts are padded on the left with positions
+    counted over real tokens, so a text's probabilities do not depend on its batch.
+
+    Parameters
+    ----------
+    model_name_or_path : str or path-like, default="gpt2"
+        A causal language model: Hugging Face hub name or local directory.
+    template : str, default="{text}"
+        The prompt, with ``{text}`` where the text goes, e.g.
+        ``"Review: {text}\\nSentiment:"``.
+    label_words : dict or None, default=None
+        Class -> the word or phrase that names it. ``None`` uses each class's own name
+        (``str(label)``).
+    n_shots : int, default=0
+        In-context examples per class, drawn (stratified, seeded by ``random_state``) from the
+        training data and shown before each text with their label words.
+    max_length : int, default=128
+        Most tokens of a prompt (examples included); only the text is truncated.
+    max_epochs : int, default=0
+        Epochs of fine-tuning on the label tokens; 0 leaves the weights as they are.
+    lr : float, default=2e-5
+        Peak learning rate of AdamW when fine-tuning.
+    batch_size : int, default=32
+        Prompts per batch.
+    weight_decay : float, default=0.01
+        AdamW weight decay on weight matrices.
+    warmup_ratio : float, default=0.0
+        Fraction of training steps of linear warmup.
+    max_grad_norm : float or None, default=1.0
+        Gradient clipping; ``None`` disables it.
+    precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
+        Numeric precision of the forward pass (as for ``GPT2SequenceClassifier``).
+    device : str or torch.device, default="auto"
+        ``"auto"`` picks CUDA when a GPU is present, else the CPU.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks for fine-tuning.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the choice of examples, shuffling and dropout.
+    verbose : int, default=0
+        1 shows fine-tuning progress.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The sorted class labels.
+    label_token_ids_ : list of list of int
+        The tokens scored for each class, in the order of ``classes_``.
+    prompt_template_ : str
+        The full prompt with ``{text}``: the examples, if any, then ``template``.
+    module_ : torch.nn.Module
+        The scoring module (the language model in ``module_.model``).
+
+    Examples
+    --------
+    >>> from sklearn_gpt2 import GPT2PromptClassifier
+    >>> from sklearn_gpt2.datasets import make_demo_checkpoint, load_demo
+    >>> texts, labels = load_demo()
+    >>> clf = GPT2PromptClassifier(make_demo_checkpoint(), template="{text} It was")
+    >>> clf.fit(texts, labels).predict_proba(["a wonderful film"]).shape
+    (1, 2)
+    """
+
+    _head: ClassVar[str] = "causal-lm"
+    #: Not a parameter: prompts are not split off for validation.
+    validation_fraction = None
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "model_name_or_path": [str, os.PathLike],
+        "template": [str],
+        "label_words": [dict, None],
+        "n_shots": [Interval(Integral, 0, None, closed="left")],
+        "max_length": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "warmup_ratio": [Interval(Real, 0, 1, closed="both")],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "device": [str, torch.device],
+        "callbacks": [list, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        model_name_or_path: str = "gpt2",
+        *,
+        template: str = TEXT_FIELD,
+        label_words: dict[Any, str] | None = None,
+        n_shots: int = 0,
+        max_length: int = 128,
+        max_epochs: int = 0,
+        lr: float = 2e-5,
+        batch_size: int = 32,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.0,
+        max_grad_norm: float | None = 1.0,
+        precision: str = "auto",
+        device: str | torch.device = "auto",
+        callbacks: list[Any] | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.model_name_or_path = model_name_or_path
+        self.template = template
+        self.label_words = label_words
+        self.n_shots = n_shots
+        self.max_length = max_length
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.max_grad_norm = max_grad_norm
+        self.precision = precision
+        self.device = device
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+        self._params_to_validate: set[str] = set()
+
+    # ------------------------------------------------------------------ the prompt
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        if self.template.count(TEXT_FIELD) != 1:
+            raise ValueError(
+                f"template must contain {TEXT_FIELD!r} exactly once, where the text goes; got "
+                f"{self.template!r}. Example: template='Review: {{text}}\\nSentiment:'."
+            )
+
+    def _label_word(self, label: Any) -> str:
+        if self.label_words is None:
+            return str(label)
+        if label not in self.label_words:
+            raise ValueError(
+                f"y contains the label {label!r}, which has no entry in label_words "
+                f"({sorted(map(repr, self.label_words))}). Add a word for every class."
+            )
+        word = self.label_words[label]
+        if not isinstance(word, str):
+            raise TypeError(f"label_words[{label!r}] must be a string; got {word!r}.")
+        return word
+
+    def _answer(self, word: str) -> str:
+        """The label word as it follows the prompt: with GPT-2's leading space where needed."""
+        if self.template[-1:].isspace() or word[:1].isspace():
+            return word
+        return " " + word
+
+    def _label_tokens(self) -> list[list[int]]:
+        tokenizer = self.tokenizer_
+        words = [self._label_word(label) for label in self.classes_]
+        token_ids = [
+            list(tokenizer(self._answer(word), add_special_tokens=False)["input_ids"])
+            for word in words
+        ]
+        for label, word, ids in zip(self.classes_, words, token_ids, strict=True):
+            if not word.strip() or not ids:
+                raise ValueError(
+                    f"The label word {word!r} of class {label!r} tokenizes to nothing; give "
+                    f"it a non-empty word in label_words."
+                )
+        seen: dict[tuple[int, ...], Any] = {}
+        for label, ids in zip(self.classes_, token_ids, strict=True):
+            if tuple(ids) in seen:
+                raise ValueError(
+                    f"Classes {seen[tuple(ids)]!r} and {label!r} have the same label words "
+                    f"(tokens {ids}); the model could not tell them apart. Give each class "
+                    f"its own word in label_words."
+                )
+            seen[tuple(ids)] = label
+        return token_ids
+
+    def _shots_prefix(self, texts: list[str], label_indices: np.ndarray) -> str:
+        """In-context examples, ``n_shots`` per class, shown before the query."""
+        if self.n_shots == 0:
+            return ""
+        rng = np.random.default_rng(self._seed_)
+        chosen: list[int] = []
+        for index in range(self.n_classes_):
+            members = np.flatnonzero(label_indices == index)
+            if len(members) < self.n_shots:
+                raise ValueError(
+                    f"n_shots={self.n_shots} examples of class {self.classes_[index]!r} were "
+                    f"asked for, but y has only {len(members)}; use a smaller n_shots."
+                )
+            chosen.extend(rng.choice(members, self.n_shots, replace=False).tolist())
+        order = rng.permutation(chosen)
+        # Each example text is cut so that all examples take at most half of max_length.
+        budget = max(1, (self.max_length // 2) // len(order))
+        parts = []
+        for i in order:
+            ids = self.tokenizer_(texts[i], add_special_tokens=False)["input_ids"][:budget]
+            text = self.tokenizer_.decode(ids).replace(TEXT_FIELD, "{ text}")
+            answer = self._answer(self._label_word(self.classes_[label_indices[i]]))
+            parts.append(self.template.replace(TEXT_FIELD, text) + answer)
+        prefix = SHOT_SEPARATOR.join(parts) + SHOT_SEPARATOR
+        room = self.max_length - len(
+            self.tokenizer_(
+                prefix + self.template.replace(TEXT_FIELD, ""), add_special_tokens=False
+            )["input_ids"]
+        )
+        if room < 1:
+            raise ValueError(
+                f"{len(order)} in-context examples and the template take more than "
+                f"max_length={self.max_length} tokens, leaving no room for the text. Use a "
+                f"larger max_length or a smaller n_shots."
+            )
+        return prefix
+
+    def _prepare_fit(self, texts: list[str], label_indices: np.ndarray) -> None:
+        self.label_token_ids_ = self._label_tokens()
+        self.prompt_template_ = self._shots_prefix(texts, label_indices) + self.template
+        longest = self.max_length + max(map(len, self.label_token_ids_))
+        limit = self._checkpoint.max_positions
+        if limit is not None and longest > limit:
+            raise ValueError(
+                f"A prompt of max_length={self.max_length} tokens plus the longest label word "
+                f"exceeds the model's context of {limit} tokens; use a smaller max_length."
+            )
+
+    def tokenization_spec(self) -> TokenizationSpec:
+        """The prompt (examples and template) around each text, within ``max_length``."""
+        return TokenizationSpec(self.max_length, template=self.prompt_template_)
+
+    # ------------------------------------------------------------------ module and targets
+    def initialize_module(self) -> GPT2PromptClassifier:
+        """A copy of the checkpoint's language model, scoring this fit's label words."""
+        model = self._checkpoint.fresh_model(self._head, seed=self._seed_)
+        self.module_ = LabelScoringModule(
+            model, self.label_token_ids_, self.tokenizer_.pad_token_id
+        ).to(self.device_)
+        return self
+
+    def get_scoring_callbacks(self) -> list[tuple[str, Any]]:
+        """None: the loss is on label tokens, not on class indices."""
+        return []
+
+    def make_dataset(self, token_ids: list[np.ndarray], y: Any) -> TextDataset:
+        """Prompts alone to predict; prompt + the gold label's tokens to train."""
+        if y is None:
+            return TextDataset(token_ids)
+        rows, targets = [], []
+        for ids, label in zip(token_ids, np.asarray(y), strict=True):
+            answer = np.asarray(self.label_token_ids_[int(label)], dtype=np.int32)
+            rows.append(np.concatenate([ids, answer]))
+            targets.append(np.concatenate([np.full(len(ids), IGNORE_INDEX), answer]))
+        return TextDataset(rows, targets)
+
+    def get_loss(
+        self, y_pred: torch.Tensor, y_true: torch.Tensor, X: Any = None, training: bool = False
+    ) -> torch.Tensor:
+        """Cross-entropy of the next token, on label tokens only (float32)."""
+        logits = y_pred[:, :-1].float()
+        targets = y_true[:, 1:].to(logits.device)
+        return torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX
+        )
+
+    def evaluation_step(self, batch: Any, training: bool = False) -> torch.Tensor:
+        """Label scores of one batch of prompts."""
+        self._set_training(training)
+        x, _ = batch
+        device = self.runtime_.device
+        with torch.inference_mode(), self.runtime_.autocast():
+            return self.module_.score_labels(
+                x["input_ids"].to(device), x["attention_mask"].to(device)
+            )
+
+    # ------------------------------------------------------------------ persistence
+    def _fitted_extra(self) -> dict[str, Any]:
+        return {
+            "label_token_ids": [list(map(int, ids)) for ids in self.label_token_ids_],
+            "prompt_template": self.prompt_template_,
+        }
+
+    def _module_from_saved(self, model: Any, extra: dict[str, Any]) -> torch.nn.Module:
+        self.label_token_ids_ = [list(ids) for ids in extra["label_token_ids"]]
+        self.prompt_template_ = str(extra["prompt_template"])
+        pad = model.config.pad_token_id
+        if pad is None:
+            pad = model.config.eos_token_id
+        return LabelScoringModule(model, self.label_token_ids_, int(pad))
+
+    def _check_saved_model(
+        self, model: Any, classes: np.ndarray, manifest: str, weights: str
+    ) -> None:
+        if not hasattr(model, "get_output_embeddings") or model.get_output_embeddings() is None:
+            raise ValueError(f"{weights} holds no language-model head; {manifest} is corrupt.")
