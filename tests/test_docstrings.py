@@ -14,6 +14,9 @@ PUBLIC = [
     "sklearn_gpt2.GPT2SequenceClassifier.predict",
     "sklearn_gpt2.GPT2SequenceClassifier.predict_proba",
     "sklearn_gpt2.GPT2SequenceClassifier.score",
+    "sklearn_gpt2.GPT2PromptClassifier",
+    "sklearn_gpt2.GPT2PromptClassifier.fit",
+    "sklearn_gpt2.GPT2PromptClassifier.predict_proba",
     "sklearn_gpt2.clear_checkpoint_cache",
     "sklearn_gpt2.datasets.load_demo",
     "sklearn_gpt2.datasets.build_tiny_gpt2",
@@ -43,7 +46,11 @@ def test_numpydoc(name):
 
 @pytest.mark.parametrize(
     ("module", "min_examples"),
-    [("sklearn_gpt2._classifier", 1), ("sklearn_gpt2.datasets", 1)],
+    [
+        ("sklearn_gpt2._classifier", 1),
+        ("sklearn_gpt2._prompt_classifier", 1),
+        ("sklearn_gpt2.datasets", 1),
+    ],
 )
 def test_docstring_examples_run(module, min_examples):
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
