@@ -160,6 +160,12 @@ class GPT2SequenceClassifier(BaseTextClassifier):
                 f"{manifest} is corrupt: it names {len(classes)} classes but the model in "
                 f"{weights} has {model.config.num_labels} outputs."
             )
+        names = {int(index): str(label) for index, label in model.config.id2label.items()}
+        if names != {index: str(label) for index, label in enumerate(classes)}:
+            raise ValueError(
+                f"{manifest} is corrupt: its classes {classes.tolist()!r} differ from the "
+                f"model config's id2label {names!r}."
+            )
 
     def _module_from_saved(self, model: Any, extra: dict[str, Any]) -> torch.nn.Module:
         return SequenceClassifierModule(model, bool(extra["last_token_pooling"]))

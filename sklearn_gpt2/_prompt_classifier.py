@@ -318,7 +318,24 @@ class GPT2PromptClassifier(BaseTextClassifier):
         }
 
     def _module_from_saved(self, model: Any, extra: dict[str, Any]) -> torch.nn.Module:
-        self.label_token_ids_ = [list(ids) for ids in extra["label_token_ids"]]
+        label_token_ids = extra.get("label_token_ids")
+        vocab = model.config.vocab_size
+        if not (
+            isinstance(label_token_ids, list)
+            and all(
+                isinstance(ids, list)
+                and ids
+                and all(isinstance(t, int) and 0 <= t < vocab for t in ids)
+                for ids in label_token_ids
+            )
+            and len({tuple(ids) for ids in label_token_ids}) == len(label_token_ids)
+            and isinstance(extra.get("prompt_template"), str)
+            and extra["prompt_template"].count(TEXT_FIELD) == 1
+        ):
+            raise ValueError(
+                "The saved label tokens or prompt template are corrupt; save the classifier again."
+            )
+        self.label_token_ids_ = [list(ids) for ids in label_token_ids]
         self.prompt_template_ = str(extra["prompt_template"])
         pad = model.config.pad_token_id
         if pad is None:
@@ -328,5 +345,7 @@ class GPT2PromptClassifier(BaseTextClassifier):
     def _check_saved_model(
         self, model: Any, classes: np.ndarray, manifest: str, weights: str
     ) -> None:
+        if len(classes) < 2:
+            raise ValueError(f"{manifest} is corrupt: it names fewer than two classes.")
         if not hasattr(model, "get_output_embeddings") or model.get_output_embeddings() is None:
             raise ValueError(f"{weights} holds no language-model head; {manifest} is corrupt.")

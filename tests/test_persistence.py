@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 from sklearn.exceptions import NotFittedError
 
 from sklearn_gpt2 import GPT2SequenceClassifier
-from sklearn_gpt2.persistence.directory_codec import MANIFEST, file_digest
+from sklearn_gpt2.persistence.directory_codec import MANIFEST, file_digest, manifest_digest
 
 _DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHARED_DATA = Path(os.environ.get("SKLEARN_GPT2_SHARED_DATA", _DEFAULT_SHARED))
@@ -52,14 +52,16 @@ def _copy(directory: Path, tmp_path: Path) -> Path:
     return target
 
 
-def _rehash(directory: Path) -> None:
-    """Update the manifest's checksums, as someone tampering on purpose would."""
-    manifest = json.loads((directory / MANIFEST).read_text())
+def _rehash(directory: Path, manifest: dict | None = None) -> None:
+    """Update the manifest's checksums and its own digest, as someone tampering on purpose would."""
+    if manifest is None:
+        manifest = json.loads((directory / MANIFEST).read_text())
     manifest["files"] = {
         name: file_digest(directory / name)
         for name in manifest["files"]
         if (directory / name).exists()
     }
+    manifest["digest"] = manifest_digest(manifest)
     (directory / MANIFEST).write_text(json.dumps(manifest))
 
 
@@ -376,6 +378,11 @@ def test_edited_manifest_gives_a_clear_error(saved_dir, tmp_path, edit, pattern)
     manifest = json.loads((directory / MANIFEST).read_text())
     edit(manifest)
     (directory / MANIFEST).write_text(json.dumps(manifest))
+    # An edit alone breaks the manifest's own digest (unless the field check fires first) ...
+    with pytest.raises(ValueError, match=f"{pattern}|modified after saving"):
+        GPT2SequenceClassifier.from_pretrained(directory)
+    # ... and one that recomputes the digest still meets the check of that field.
+    _rehash(directory, manifest)
     with pytest.raises(ValueError, match=pattern):
         GPT2SequenceClassifier.from_pretrained(directory)
 

@@ -13,6 +13,8 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator
 from numbers import Integral
@@ -27,11 +29,13 @@ from transformers import AutoConfig, AutoTokenizer
 
 from ..base.runtime import Runtime
 from ..models.checkpoint import quiet_transformers
+from .atomic import leftover_of, replacing_directory
 from .state import (
     FORMAT_NAME,
     FORMAT_VERSION,
     FittedState,
     build_model,
+    check_classes,
     decode_classes,
     describe,
     encode_classes,
@@ -87,35 +91,48 @@ def save_directory(estimator: Any, directory: str | os.PathLike[str]) -> Path:
     params = _params_to_json(estimator.get_params(deep=False))  # fails before writing anything
     fitted = describe(estimator)
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    manifest_path = directory / MANIFEST
-    # Without its manifest a half-written directory cannot be mistaken for a complete one.
-    manifest_path.unlink(missing_ok=True)
-    with quiet_transformers():
-        fitted.model.save_pretrained(directory)
-        fitted.tokenizer.save_pretrained(directory)
-    files = {
-        path.name: file_digest(path)
-        for path in sorted(directory.iterdir())
-        if path.is_file() and path.name != MANIFEST
-    }
-    manifest = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "estimator": fitted.estimator,
-        "head": fitted.head,
-        "params": params,
-        "classes": encode_classes(fitted.classes),
-        "seed": fitted.seed,
-        "extra": fitted.extra,
-        "history": fitted.history,
-        "versions": library_versions(),
-        "files": files,
-    }
-    partial = directory / (MANIFEST + ".partial")
-    partial.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(partial, manifest_path)
+    with replacing_directory(directory, keep=_unlisted_files(directory)) as staging:
+        with quiet_transformers():
+            fitted.model.save_pretrained(staging)
+            fitted.tokenizer.save_pretrained(staging)
+        files = {path.name: file_digest(path) for path in sorted(staging.iterdir())}
+        manifest = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "estimator": fitted.estimator,
+            "head": fitted.head,
+            "params": params,
+            "classes": encode_classes(fitted.classes),
+            "seed": fitted.seed,
+            "extra": fitted.extra,
+            "history": fitted.history,
+            "versions": library_versions(),
+            "files": files,
+        }
+        manifest["digest"] = manifest_digest(manifest)
+        (staging / MANIFEST).write_text(
+            json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8"
+        )
     return directory
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """SHA-256 of every manifest field but ``digest`` itself, in canonical JSON."""
+    fields = {name: value for name, value in manifest.items() if name != "digest"}
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _unlisted_files(directory: Path) -> frozenset[str]:
+    """Files in an earlier save's directory that the package did not write (kept on resave)."""
+    if not directory.is_dir():
+        return frozenset()
+    listed: set[str] = {MANIFEST}
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        listed |= set(json.loads((directory / MANIFEST).read_text(encoding="utf-8"))["files"])
+    return frozenset(
+        path.name for path in directory.iterdir() if path.is_file() and path.name not in listed
+    )
 
 
 _MANIFEST_FIELDS = {
@@ -159,6 +176,13 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
             f"{path} was written in format version {manifest['format_version']}, newer than "
             f"this sklearn-gpt2 reads ({FORMAT_VERSION}); upgrade sklearn-gpt2."
         )
+    # Version 1 (sklearn-gpt2 0.1) manifests carry no digest of their own; later ones must.
+    if manifest["format_version"] >= 2 and manifest.get("digest") != manifest_digest(manifest):
+        raise ValueError(
+            f"{path} was modified after saving: its fields do not match its own SHA-256 "
+            f"digest. Editing the manifest would change the model silently; save the "
+            f"classifier again instead (with set_params for new parameters)."
+        )
     return manifest
 
 
@@ -174,14 +198,17 @@ def _check_files(directory: Path, files: dict[str, Any]) -> None:
             )
 
 
-def _load_weights(directory: Path) -> tuple[dict[str, torch.Tensor], str]:
+def _load_weights(directory: Path, listed: dict[str, Any]) -> tuple[dict[str, torch.Tensor], str]:
     single = directory / "model.safetensors"
     index = directory / "model.safetensors.index.json"
-    if single.is_file():
+    if single.name in listed:
         shards = [single]
-    elif index.is_file():
+    elif index.name in listed:
         weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
         shards = [directory / Path(name).name for name in sorted(set(weight_map.values()))]
+        unlisted = [shard.name for shard in shards if shard.name not in listed]
+        if unlisted:
+            raise ValueError(f"{index} names weight files {MANIFEST} does not list: {unlisted}.")
     else:
         raise FileNotFoundError(f"{single} is missing; the saved classifier is incomplete.")
     weights: dict[str, torch.Tensor] = {}
@@ -192,7 +219,23 @@ def _load_weights(directory: Path) -> tuple[dict[str, torch.Tensor], str]:
             raise ValueError(
                 f"{shard} is corrupt or incomplete (not a readable safetensors file: {error})."
             ) from None
-    return weights, str(shards[0] if len(shards) == 1 else index)
+    where = str(shards[0] if len(shards) == 1 else index)
+    for name, tensor in weights.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ValueError(
+                f"{where} holds non-finite values (NaN or infinity) in {name}: the model would "
+                f"predict NaN. Refit and save it again."
+            )
+    return weights, where
+
+
+@contextlib.contextmanager
+def _listed_files_only(directory: Path, names: list[str]) -> Iterator[Path]:
+    """A scratch directory holding copies of just ``names``: loaders see no stray file."""
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in names:
+            shutil.copyfile(directory / name, Path(scratch) / name)
+        yield Path(scratch)
 
 
 @contextlib.contextmanager
@@ -208,28 +251,35 @@ def load_directory(cls: type, directory: str | os.PathLike[str]) -> Any:
     """Load a classifier written by :func:`save_directory`; nothing is unpickled."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise FileNotFoundError(f"{directory} is not a directory written by save_pretrained.")
+        leftover = leftover_of(directory)
+        hint = (
+            f" An interrupted save left the previous model in {leftover}; rename it to "
+            f"{directory.name} to load it."
+            if leftover is not None
+            else ""
+        )
+        raise FileNotFoundError(f"{directory} is not a directory written by save_pretrained.{hint}")
     manifest = _read_manifest(directory)
     _check_files(directory, manifest["files"])
     warn_if_versions_differ(manifest["versions"], f"The classifier in {directory}")
-    with _blame(str(directory / "config.json")), quiet_transformers():
-        config = AutoConfig.from_pretrained(
-            directory, trust_remote_code=False, local_files_only=True
-        )
-    weights, weights_file = _load_weights(directory)
-    model = build_model(config, weights, weights_file, manifest["head"])
+    weights, weights_file = _load_weights(directory, manifest["files"])
+    text_files = [name for name in sorted(manifest["files"]) if not name.startswith("model")]
     tokenizer_files = [
-        name
-        for name in sorted(manifest["files"])
-        if not name.startswith("model") and name not in ("config.json", "generation_config.json")
+        name for name in text_files if name not in ("config.json", "generation_config.json")
     ]
-    with (
-        _blame(f"The tokenizer files {', '.join(tokenizer_files)} in {directory}"),
-        quiet_transformers(),
-    ):
-        tokenizer = AutoTokenizer.from_pretrained(
-            directory, trust_remote_code=False, local_files_only=True
-        )
+    with _listed_files_only(directory, text_files) as listed:
+        with _blame(str(directory / "config.json")), quiet_transformers():
+            config = AutoConfig.from_pretrained(
+                listed, trust_remote_code=False, local_files_only=True
+            )
+        model = build_model(config, weights, weights_file, manifest["head"])
+        with (
+            _blame(f"The tokenizer files {', '.join(tokenizer_files)} in {directory}"),
+            quiet_transformers(),
+        ):
+            tokenizer = AutoTokenizer.from_pretrained(
+                listed, trust_remote_code=False, local_files_only=True
+            )
     params = manifest["params"]
     if manifest.get("estimator", cls.__name__) != cls.__name__:
         raise ValueError(
@@ -241,6 +291,7 @@ def load_directory(cls: type, directory: str | os.PathLike[str]) -> Any:
         raise ValueError(f"{directory / MANIFEST} names unknown parameters {sorted(unknown)}.")
     with _blame(f"The 'classes' field of {directory / MANIFEST}"):
         classes = decode_classes(manifest["classes"])
+        check_classes(classes)
     estimator = cls(**params)
     with _blame(f"The 'params' field of {directory / MANIFEST}"):
         estimator._check_params()

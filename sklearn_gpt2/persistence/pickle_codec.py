@@ -26,6 +26,7 @@ from .state import (
     FORMAT_VERSION,
     FittedState,
     build_model,
+    check_classes,
     decode_classes,
     describe,
     encode_classes,
@@ -166,8 +167,18 @@ def set_state(estimator: Any, state: dict[str, Any]) -> None:
         params["device"], params["precision"]
     )
     params = _params_from_builtins(params, state.get("wrapped_params", {}))
+    unknown = sorted(set(params) - set(type(estimator)._get_param_names()))
+    if unknown:
+        raise ValueError(
+            f"This pickled {name} names unknown parameters {unknown}; it was not written by "
+            f"this estimator or was altered."
+        )
     estimator.__dict__.update(params)
     estimator._params_to_validate = set()
+    try:
+        estimator._check_params()
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"This pickled {name} holds an invalid parameter: {error}") from None
     if fitted is None:
         return
     weights = {
@@ -178,12 +189,17 @@ def set_state(estimator: Any, state: dict[str, Any]) -> None:
     for alias, source in fitted["weight_aliases"].items():
         weights[alias] = weights[source]
     config = _config_from_json(fitted["config"])
+    classes = decode_classes(fitted["classes"])
+    try:
+        check_classes(classes)
+    except ValueError as error:
+        raise ValueError(f"This pickled {name} is corrupt: {error}.") from None
     restore(
         estimator,
         FittedState(
             estimator=state["estimator"],
             params=params,
-            classes=decode_classes(fitted["classes"]),
+            classes=classes,
             seed=fitted["seed"],
             history=json.loads(fitted["history"]),
             head=fitted["head"],

@@ -165,6 +165,15 @@ def decode_classes(encoded: dict[str, Any]) -> np.ndarray:
     return np.asarray(values, dtype=dtype)
 
 
+def check_classes(classes: np.ndarray) -> None:
+    """Refuse saved classes that are not sorted and unique, as ``fit`` makes them."""
+    if len(classes) < 2 or not np.array_equal(np.unique(classes), classes):
+        raise ValueError(
+            f"the classes {classes.tolist()!r} are not at least two, sorted and unique, as fit "
+            f"makes them"
+        )
+
+
 def _to_builtin(value: Any) -> Any:
     if isinstance(value, (np.generic, torch.Tensor)):
         return value.tolist()

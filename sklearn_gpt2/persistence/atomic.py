@@ -1,0 +1,88 @@
+"""Writing a saved model so that a failure never destroys the previous one.
+
+A directory is written into a fresh staging directory beside its target and swapped in only
+when complete. A failure (disk full, no permission, an interrupt) removes the
+partial copy and says that the previous model is intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+#: Prefix of the name a replaced directory has while it is being swapped out.
+OLD_PREFIX = ".old-"
+
+
+def _failure(target: Path, error: OSError, existed: bool) -> OSError:
+    reason = error.strerror or str(error)
+    if error.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        reason += " (the disk or your file-size limit is full)"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        reason += " (no permission to write there)"
+    kept = (
+        f"the previous model in {target} is intact" if existed else f"nothing was left at {target}"
+    )
+    return OSError(error.errno, f"Saving to {target} failed: {reason}; {kept}.")
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    if not target.exists():
+        os.rename(staging, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}{OLD_PREFIX}", dir=target.parent))
+    os.rmdir(old)
+    os.rename(target, old)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        os.rename(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def leftover_of(target: Path) -> Path | None:
+    """A previous save that an interrupted swap left beside ``target``, if any."""
+    candidates = sorted(target.parent.glob(f".{target.name}{OLD_PREFIX}*"))
+    return candidates[-1] if candidates else None
+
+
+@contextlib.contextmanager
+def replacing_directory(target: Path, keep: frozenset[str] = frozenset()) -> Iterator[Path]:
+    """Yield an empty staging directory; when the block succeeds, it replaces ``target``.
+
+    Parameters
+    ----------
+    target : pathlib.Path
+        The directory to (re)place. A file of that name is refused before anything is written.
+    keep : frozenset of str, default=frozenset()
+        Names of files in the old ``target`` to carry over (files the package did not write,
+        such as a log), unless the new save writes a file of the same name.
+    """
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(
+            f"Cannot save to {target}: it is a file, not a directory. Choose another path."
+        )
+    existed = target.is_dir()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
+    except OSError as error:
+        raise _failure(target, error, existed) from error
+    try:
+        yield staging
+        for name in keep:
+            if (target / name).is_file() and not (staging / name).exists():
+                shutil.copy2(target / name, staging / name)
+        _swap_in(staging, target)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise _failure(target, error, existed) from error
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
