@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .base.constraints import CallbackList, Device
 from .base.dataset import IGNORE_INDEX, TextDataset
 from .base.estimator import BaseTextClassifier
 from .base.runtime import PRECISIONS
@@ -118,8 +119,8 @@ class GPT2PromptClassifier(BaseTextClassifier):
         "warmup_ratio": [Interval(Real, 0, 1, closed="both")],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "precision": [StrOptions(set(PRECISIONS))],
-        "device": [str, torch.device],
-        "callbacks": [list, None],
+        "device": [Device()],
+        "callbacks": [CallbackList(), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }

@@ -14,6 +14,7 @@ description, two codecs) and fault handling. A subclass adds only what is its ow
 
 from __future__ import annotations
 
+import copy
 import os
 from numbers import Integral, Real
 from pathlib import Path
@@ -29,6 +30,7 @@ from skorch import NeuralNet
 
 from ..models.checkpoint import Checkpoint, load_checkpoint
 from ..text.validation import check_labels, check_texts
+from .constraints import CallbackList, Device
 from .faults import out_of_memory_error, report_interruption
 from .net import TextNet
 from .runtime import PRECISIONS, Runtime
@@ -51,8 +53,8 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "precision": [StrOptions(set(PRECISIONS))],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
-        "device": [str, torch.device],
-        "callbacks": [list, None],
+        "device": [Device()],
+        "callbacks": [CallbackList(), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -197,6 +199,7 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X: Any, y: Any, **fit_params: Any) -> BaseTextClassifier:
+        self._check_fit_params(fit_params)
         texts = check_texts(X)
         labels = check_labels(y, len(texts), estimator=type(self).__name__)
         classes, label_indices = np.unique(labels, return_inverse=True)
@@ -211,12 +214,7 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
             self.set_runtime(Runtime.resolve(self.device, self.precision))
             self._seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
             checkpoint = self._checkpoint
-            if checkpoint.max_positions is not None and self.max_length > checkpoint.max_positions:
-                raise ValueError(
-                    f"max_length={self.max_length} exceeds the model's context of "
-                    f"{checkpoint.max_positions} tokens; use max_length <= "
-                    f"{checkpoint.max_positions}."
-                )
+            self._check_max_length(checkpoint.max_positions)
             # Read the weights now, outside the seeded training region: loading draws from
             # torch's random generator, which would make a first fit differ from the next.
             checkpoint.template(self._head, self._head_outputs())
@@ -227,7 +225,7 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
         except BaseException:
             self._forget_fit()
             raise
-        return self._train(texts, label_indices, from_checkpoint=True, **fit_params)
+        return self._train(texts, label_indices)
 
     def _head_outputs(self) -> int | None:
         """Outputs of the head the checkpoint is loaded with (None: the checkpoint's own)."""
@@ -240,9 +238,15 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
         """Train the fitted model for ``max_epochs`` more epochs, without starting over.
 
         Unlike :meth:`fit`, the weights are not reset to the checkpoint; the learning-rate
-        schedule restarts from ``lr``. An unfitted estimator is fitted from the checkpoint, as
-        by :meth:`fit`. A loaded classifier (joblib or :meth:`from_pretrained`) starts with a
-        fresh optimizer, since its optimizer state is not saved.
+        schedule restarts from ``lr``. Parameters changed with ``set_params`` since the last
+        call (``lr``, ``weight_decay``, ``max_grad_norm``, ``device``, ``precision``,
+        ``batch_size``, ``max_epochs``, ...) apply. An unfitted estimator is fitted from the
+        checkpoint, as by :meth:`fit`. A loaded classifier (joblib or :meth:`from_pretrained`)
+        starts with a fresh optimizer, since its optimizer state is not saved.
+
+        The call is all or nothing: every input is checked before anything changes, and if
+        training fails (an error, a non-finite loss, an interrupt, out of memory) the weights,
+        optimizer state and history are restored to what they were before the call.
 
         Parameters
         ----------
@@ -253,7 +257,7 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
         classes : array-like, default=None
             Accepted for scikit-learn compatibility; when given, it must equal ``classes_``.
         **fit_params : dict
-            Passed on to skorch's ``partial_fit``.
+            Checked as by :meth:`fit`.
 
         Returns
         -------
@@ -263,6 +267,7 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
         if not self.__sklearn_is_fitted__():
             return self.fit(X, y, **fit_params)
         self._check_params()
+        self._check_fit_params(fit_params)
         texts = check_texts(X)
         labels = check_labels(y, len(texts), estimator=type(self).__name__)
         known = self.classes_.tolist()
@@ -275,32 +280,103 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
                 f"partial_fit continues training on classes_={known!r}; call fit to start "
                 f"over with new classes."
             )
-        self.refresh_runtime()
-        if getattr(self, "optimizer_", None) is None:
-            # A loaded classifier: its optimizer and callbacks were not saved.
-            self._initialize_virtual_params()
-            self._initialize_callbacks()
-            self._initialize_optimizer()
-        return self._train(texts, np.searchsorted(self.classes_, labels), from_checkpoint=False)
+        self._check_max_length(getattr(self.module_.model.config, "n_positions", None))
+        Runtime.resolve(self.device, self.precision)  # a bad device fails before any change
+        snapshot = self._snapshot()
+        try:
+            self.refresh_runtime()
+            if getattr(self, "optimizer_", None) is None:
+                # A loaded classifier: its optimizer and callbacks were not saved.
+                self._initialize_virtual_params()
+                self._initialize_callbacks()
+                self._initialize_optimizer()
+            self._follow_params()
+            self._run_training(texts, np.searchsorted(self.classes_, labels))
+            if getattr(self, "_interrupted_", False):
+                raise KeyboardInterrupt("partial_fit was interrupted")
+        except BaseException as error:
+            self._restore(snapshot)
+            if isinstance(error, torch.OutOfMemoryError):
+                raise out_of_memory_error(error, self, "fit") from error
+            if _can_rewrap(error):
+                note = "partial_fit failed; the classifier is as it was before the call."
+                raise type(error)(f"{error}\n{note}") from error
+            raise
+        self.optimizer_.zero_grad(set_to_none=True)
+        return self
+
+    def _check_fit_params(self, fit_params: dict[str, Any]) -> None:
+        # skorch would pass them to the module's forward, which takes none of them.
+        if fit_params:
+            raise TypeError(
+                f"{type(self).__name__}.fit got unexpected keyword arguments "
+                f"{sorted(fit_params)}; it takes the texts X and the labels y. Set "
+                f"hyperparameters in the constructor or with set_params."
+            )
+
+    def _check_max_length(self, max_positions: int | None) -> None:
+        if max_positions is not None and self.max_length > max_positions:
+            raise ValueError(
+                f"max_length={self.max_length} exceeds the model's context of {max_positions} "
+                f"tokens; use max_length <= {max_positions}."
+            )
+
+    def _snapshot(self) -> dict[str, Any]:
+        """What a failed ``partial_fit`` restores: weights, optimizer state, history, runtime."""
+        optimizer = getattr(self, "optimizer_", None)
+        return {
+            "weights": {k: v.detach().clone() for k, v in self.module_.state_dict().items()},
+            "optimizer": None if optimizer is None else copy.deepcopy(optimizer.state_dict()),
+            "history": copy.deepcopy(self.history_),
+            "runtime": (self.runtime_, getattr(self, "_runtime_params_", None)),
+        }
+
+    def _restore(self, snapshot: dict[str, Any]) -> None:
+        runtime, requested = snapshot["runtime"]
+        self.module_.to(runtime.device)
+        self.module_.load_state_dict(snapshot["weights"])
+        if snapshot["optimizer"] is None:
+            vars(self).pop("optimizer_", None)
+            self._optimizers = []
+        else:
+            self.optimizer_.load_state_dict(snapshot["optimizer"])
+        vars(self).update(
+            history_=snapshot["history"], runtime_=runtime, _runtime_params_=requested
+        )
+
+    def _follow_params(self) -> None:
+        """Apply ``lr``, ``weight_decay`` and the runtime as they are now to the optimizer."""
+        decay_group, _ = self.optimizer_.param_groups
+        decay_group["weight_decay"] = self.weight_decay
+        for group in self.optimizer_.param_groups:
+            # The LR schedule starts from initial_lr: it must be the current lr.
+            group["lr"] = group["initial_lr"] = self.lr
+        device = self.runtime_.device
+        for state in self.optimizer_.state.values():
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor) and key != "step":
+                    state[key] = value.to(device)
+        self.grad_scaler_ = self.runtime_.grad_scaler()
+
+    def _run_training(self, texts: list[str], label_indices: np.ndarray) -> None:
+        """Skorch's loop over ``max_epochs`` epochs, seeded by the fit and the epochs so far."""
+        self._interrupted_ = False
+        with torch.random.fork_rng(devices=self.runtime_.cuda_devices):
+            torch.manual_seed(self._seed_ + len(self.history_ or ()))
+            NeuralNet.partial_fit(
+                self, texts, label_indices.astype(np.int64), _routing_method="fit"
+            )
 
     def _train(
-        self, texts: list[str], label_indices: np.ndarray, from_checkpoint: bool, **fit_params: Any
+        self, texts: list[str], label_indices: np.ndarray, **fit_params: Any
     ) -> BaseTextClassifier:
-        """Run skorch's training loop; on failure, leave the estimator unfitted."""
-        self._interrupted_ = False
+        """Initialize from the checkpoint and train; on failure, leave the estimator unfitted."""
         try:
             with torch.random.fork_rng(devices=self.runtime_.cuda_devices):
-                torch.manual_seed(self._seed_ + len(self.history_ or ()))
-                if from_checkpoint:
-                    self.initialize()
-                if self.max_epochs > 0:
-                    NeuralNet.partial_fit(
-                        self,
-                        texts,
-                        label_indices.astype(np.int64),
-                        _routing_method="fit",
-                        **fit_params,
-                    )
+                torch.manual_seed(self._seed_)
+                self.initialize()
+            if self.max_epochs > 0:
+                self._run_training(texts, label_indices)
         except torch.OutOfMemoryError as error:
             self._forget_fit()
             raise out_of_memory_error(error, self, "fit") from error
@@ -395,3 +471,15 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
             Accuracy: the fraction of texts whose predicted label equals ``y``.
         """
         return float(ClassifierMixin.score(self, X, y, sample_weight=sample_weight))
+
+
+def _can_rewrap(error: BaseException) -> bool:
+    """Whether ``type(error)(message)`` rebuilds the error (plain exceptions do)."""
+    return type(error) in (
+        ValueError,
+        TypeError,
+        RuntimeError,
+        FloatingPointError,
+        KeyboardInterrupt,
+        OSError,
+    )
