@@ -345,7 +345,10 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
         )
 
     def _follow_params(self) -> None:
-        """Apply ``lr``, ``weight_decay`` and the runtime as they are now to the optimizer."""
+        """Apply ``callbacks``, ``lr``, ``weight_decay`` and the runtime as they are now."""
+        if self.callbacks is not getattr(self, "_callbacks_used_", None):
+            self._initialize_callbacks()
+            self._callbacks_used_ = self.callbacks
         decay_group, _ = self.optimizer_.param_groups
         decay_group["weight_decay"] = self.weight_decay
         for group in self.optimizer_.param_groups:
@@ -375,6 +378,7 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
             with torch.random.fork_rng(devices=self.runtime_.cuda_devices):
                 torch.manual_seed(self._seed_)
                 self.initialize()
+            self._callbacks_used_ = self.callbacks
             if self.max_epochs > 0:
                 self._run_training(texts, label_indices)
         except torch.OutOfMemoryError as error:

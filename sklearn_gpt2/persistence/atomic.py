@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -19,16 +20,21 @@ from pathlib import Path
 OLD_PREFIX = ".old-"
 
 
-def _failure(target: Path, error: OSError, existed: bool) -> OSError:
-    reason = error.strerror or str(error)
-    if error.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+def _failure(target: Path, error: Exception, existed: bool) -> OSError:
+    code = getattr(error, "errno", None)
+    if code is None:
+        # Writers that wrap the OS error in their own (safetensors) keep its number in text.
+        found = re.search(r"os error (\d+)", str(error))
+        code = int(found.group(1)) if found else None
+    reason = getattr(error, "strerror", None) or str(error)
+    if code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
         reason += " (the disk or your file-size limit is full)"
-    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
         reason += " (no permission to write there)"
     kept = (
         f"the previous model in {target} is intact" if existed else f"nothing was left at {target}"
     )
-    return OSError(error.errno, f"Saving to {target} failed: {reason}; {kept}.")
+    return OSError(code, f"Saving to {target} failed: {reason}; {kept}.")
 
 
 def _swap_in(staging: Path, target: Path) -> None:
@@ -80,7 +86,7 @@ def replacing_directory(target: Path, keep: frozenset[str] = frozenset()) -> Ite
             if (target / name).is_file() and not (staging / name).exists():
                 shutil.copy2(target / name, staging / name)
         _swap_in(staging, target)
-    except OSError as error:
+    except Exception as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise _failure(target, error, existed) from error
     except BaseException:
