@@ -15,6 +15,7 @@ description, two codecs) and fault handling. A subclass adds only what is its ow
 from __future__ import annotations
 
 import copy
+import math
 import os
 from numbers import Integral, Real
 from pathlib import Path
@@ -221,6 +222,7 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
             self.tokenizer_ = checkpoint.tokenizer
             # Held by the fitted estimator, so predicting never needs the checkpoint files again.
             self.tokenize_ = checkpoint.tokenize
+            self._check_validation_split(label_indices)
             self._prepare_fit(texts, label_indices)
         except BaseException:
             self._forget_fit()
@@ -281,6 +283,7 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
                 f"over with new classes."
             )
         self._check_max_length(getattr(self.module_.model.config, "n_positions", None))
+        self._check_validation_split(np.searchsorted(self.classes_, labels))
         Runtime.resolve(self.device, self.precision)  # a bad device fails before any change
         snapshot = self._snapshot()
         try:
@@ -319,6 +322,28 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
             raise ValueError(
                 f"max_length={self.max_length} exceeds the model's context of {max_positions} "
                 f"tokens; use max_length <= {max_positions}."
+            )
+
+    def _check_validation_split(self, label_indices: np.ndarray) -> None:
+        """Refuse a ``validation_fraction`` that cannot be stratified, naming the label."""
+        if self.validation_fraction is None:
+            return
+        n_texts = len(label_indices)
+        n_valid = math.ceil(self.validation_fraction * n_texts)
+        counts = np.bincount(label_indices, minlength=len(self.classes_))
+        rare = int(np.argmin(counts))
+        if counts[rare] < 2:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} holds out a stratified part "
+                f"of the texts, which needs at least 2 texts of each class; class "
+                f"{self.classes_[rare]!r} has {counts[rare]}. Add texts of that class or set "
+                f"validation_fraction=None."
+            )
+        if min(n_valid, n_texts - n_valid) < len(self.classes_):
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} of {n_texts} texts leaves "
+                f"{n_valid} held out and {n_texts - n_valid} to train on, fewer than the "
+                f"{len(self.classes_)} classes; use more texts or another validation_fraction."
             )
 
     def _snapshot(self) -> dict[str, Any]:
