@@ -79,8 +79,9 @@ def _decode(path: Path, data: bytes, codec: str) -> str:
         line = before.count("\n") + 1
         column = len(before) - (before.rfind("\n") + 1) + 1
         bad = data[error.start : error.end]
+        what = f"byte {bad.hex()} is" if len(bad) == 1 else f"bytes {bad.hex(' ')} are"
         raise CsvError(
-            f"{path}, line {line}, character {column}: byte {bad.hex(' ')} is not valid "
+            f"{path}, line {line}, character {column}: {what} not valid "
             f"{codec.removesuffix('-sig')}. Pass the file's encoding with --encoding (e.g. "
             f"--encoding cp1252 or latin-1), or save the file as UTF-8."
         ) from None
@@ -101,6 +102,15 @@ def _check_header(path: Path, header: list[str], required: Sequence[str]) -> Non
                 f"{path} has no column {column!r}; its columns are {header}. Name the right "
                 f"one with --text-column / --label-column."
             )
+
+
+def _ragged(path: Path, line: int, row: list[str], header: list[str]) -> CsvError:
+    fields = f"{len(row)} field" + ("s" if len(row) != 1 else "")
+    return CsvError(
+        f"{path}, line {line}: {fields}, but the header has {len(header)} "
+        f"({', '.join(header)}). Put quotes around fields that contain commas "
+        f'("like, this") and check the row for a missing or extra field.'
+    )
 
 
 def read_table(
@@ -150,12 +160,7 @@ def read_table(
                     header = row
                     _check_header(path, header, required)
                 elif len(row) != len(header):
-                    raise CsvError(
-                        f"{path}, line {start}: {len(row)} fields, but the header has "
-                        f"{len(header)} ({', '.join(header)}). Put quotes around fields that "
-                        f'contain commas ("like, this") and check the row for a missing or '
-                        f"extra field."
-                    )
+                    raise _ragged(path, start, row, header)
                 else:
                     rows.append(row)
                     lines.append(start)

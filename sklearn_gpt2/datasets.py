@@ -49,6 +49,9 @@ _FRAMES = [
     "what a {} movie this is",
 ]
 _FILLS_PER_CLASS = 4
+# The first version's first pair (cue words "wonderful" and "dull"), in place of the first
+# frame's first fill, so that examples showing ``texts[:2]`` still hold.
+_FIRST_PAIR = ["a wonderful film with a warm heart", "a dull film with nothing to say"]
 
 EOS = "<|endoftext|>"
 
@@ -56,11 +59,11 @@ EOS = "<|endoftext|>"
 def load_demo() -> tuple[list[str], list[str]]:
     """Return the demo texts and their labels (``"positive"`` or ``"negative"``).
 
-    The 80 sentences were written for this project so that words recur across texts: ten
-    frames of neutral words, each filled four times with positive and four times with negative
-    cue words (``POSITIVE_CUES``, ``NEGATIVE_CUES``), so each cue word appears in about eight
-    sentences. A tiny GPT-2 trained from random weights learns to tell the classes apart; the
-    data says nothing about real reviews.
+    The 80 sentences were written for this project so that words recur across texts: ten frames
+    of neutral words, each filled four times with positive and four times with negative cue
+    words (``POSITIVE_CUES``, ``NEGATIVE_CUES``), so each cue word appears in about eight
+    sentences (the first pair comes from the dataset's first version). A tiny GPT-2 trained from
+    random weights learns to tell the classes apart; the data says nothing about real reviews.
 
     Returns
     -------
@@ -77,8 +80,12 @@ def load_demo() -> tuple[list[str], list[str]]:
     (80, ['negative', 'positive'])
     >>> for text, label in zip(texts[:2], labels[:2]):
     ...     print(label, text)
-    positive the acting is wonderful and the story is brilliant
-    negative the acting is dull and the story is dreadful
+    positive a wonderful film with a warm heart
+    negative a dull film with nothing to say
+    >>> for text, label in zip(texts[2:4], labels[2:4]):
+    ...     print(label, text)
+    positive the acting is superb and the story is charming
+    negative the acting is boring and the story is tedious
     """
     texts: list[str] = []
     labels: list[str] = []
@@ -90,6 +97,7 @@ def load_demo() -> tuple[list[str], list[str]]:
                 texts.append(frame.format(*(cues[(used + k) % len(cues)] for k in range(slots))))
                 labels.append(label)
             used += slots
+    texts[:2] = _FIRST_PAIR
     return texts, labels
 
 
