@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from ._atomic import check_writable_file
-from ._csv_input import Table, check_encoding, read_table
+from ._cli_job import CliError, prepare
+from ._csv_input import Table, check_encoding
 
 DEMO_WARNING = (
     "DEMO MODE: no --train CSV and no --model were given, so this runs on the built-in demo "
@@ -40,11 +38,6 @@ DEMO_TEXTS = ["a wonderful, moving film", "dull and far too long", ""]
 # a higher learning rate and more epochs than the estimator's defaults (chosen for fine-tuning
 # pretrained GPT-2) to learn the demo data. 20 epochs of 8 batches take seconds per fold.
 DEMO_DEFAULTS = {"max_epochs": 20, "lr": 1e-3, "batch_size": 8}
-DEMO_SAVE = Path(tempfile.gettempdir()) / "sklearn-gpt2-demo-model.joblib"
-
-
-class CliError(Exception):
-    """A problem with the command line's inputs, reported without a traceback."""
 
 
 def _version() -> str:
@@ -75,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--encoding", default="utf-8", metavar="NAME", help="of the input CSVs (default: utf-8)"
     )
-    model = parser.add_argument_group("model (defaults are the estimator's)")
+    model = parser.add_argument_group(
+        "model (defaults are the estimator's; the demo trains with --epochs 20 --lr 1e-3 "
+        "--batch-size 8)"
+    )
     model.add_argument(
         "--model", metavar="NAME_OR_DIR", help="hub name (e.g. gpt2) or checkpoint directory"
     )
@@ -97,78 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
     loudness.add_argument("--quiet", action="store_true", help="never show progress")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     return parser
-
-
-@dataclass(frozen=True)
-class Job:
-    """Everything read and checked before training starts."""
-
-    demo: bool
-    X: list[str]
-    y: list[str]
-    predict: Table | None
-    save: Path | None
-    output: Path | None
-
-
-def _labels(table: Table, column: str) -> list[str]:
-    labels = table.columns[column]
-    for label, line in zip(labels, table.lines, strict=True):
-        if label == "":
-            raise CliError(
-                f"{table.path}, line {line}: the label (column {column!r}) is empty. Fill it "
-                f"in or remove the row."
-            )
-    return labels
-
-
-def _check_paths(args: argparse.Namespace, save: Path | None, output: Path | None) -> None:
-    inputs = {"--train": args.train, "--predict": args.predict}
-    outputs = {"--save": save, "--output": output}
-    for option, path in outputs.items():
-        if path is None:
-            continue
-        check_writable_file(path, option)
-        for other, source in inputs.items():
-            if source is not None and path.resolve() == source.resolve():
-                raise CliError(f"{option} {path} would overwrite the {other} file; choose "
-                               f"another path.")  # fmt: skip
-    if save is not None and output is not None and save.resolve() == output.resolve():
-        raise CliError(f"--save and --output are the same file ({save}); choose two paths.")
-
-
-def _check_output_columns(table: Table, classes: list[str], output: Path) -> None:
-    added = ["prediction", *(f"proba_{label}" for label in classes)]
-    clash = [name for name in added if name in table.columns]
-    if clash:
-        raise CliError(
-            f"{table.path} already has a column {clash[0]!r}, which {output} gets from the "
-            f"predictions; rename that column in {table.path.name}."
-        )
-
-
-def prepare(args: argparse.Namespace) -> Job:
-    """Read and check every input and output path; nothing is trained yet."""
-    demo = args.train is None and args.model is None
-    if args.train is None:
-        from .datasets import load_demo
-
-        X, y = load_demo()
-    else:
-        required = [args.text_column, args.label_column]
-        train = read_table(args.train, required, encoding=args.encoding,
-                           text_column=args.text_column)  # fmt: skip
-        X, y = train.columns[args.text_column], _labels(train, args.label_column)
-    predict = None
-    if args.predict is not None:
-        predict = read_table(args.predict, [args.text_column], encoding=args.encoding,
-                             text_column=args.text_column)  # fmt: skip
-    save = args.save if args.save is not None or not demo else DEMO_SAVE
-    output = (args.output or Path("predictions.csv")) if predict is not None else None
-    _check_paths(args, save, output)
-    if predict is not None and output is not None:
-        _check_output_columns(predict, sorted(set(y)), output)
-    return Job(demo, X, y, predict, save, output)
 
 
 def estimator_from(args: argparse.Namespace, model: str | Path, demo: bool) -> Any:

@@ -77,7 +77,8 @@ def cross_validate(
     batch_size, epochs = params["batch_size"], params["max_epochs"]
     total = sum(fit_batches(len(train), batch_size, epochs) for train, _ in splits)
     model_scores, baseline_scores = [], []
-    with tqdm(total=total, unit="batch", disable=not show, file=sys.stderr) as bar:
+    first = f"Cross-validation, fold 1/{folds}"
+    with tqdm(total=total, desc=first, unit="batch", disable=not show, file=sys.stderr) as bar:
         for number, (train, test) in enumerate(splits, start=1):
             bar.set_description(f"Cross-validation, fold {number}/{folds}")
             X_train, X_test = [X[i] for i in train], [X[i] for i in test]
