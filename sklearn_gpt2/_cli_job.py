@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +88,19 @@ def _check_output_columns(table: Table, classes: list[str], output: Path) -> Non
         )
 
 
+def _check_folds(y: list[str], folds: int) -> None:
+    # Stratified folds need every class in every fold; scikit-learn would only warn and then
+    # train folds that never see the class.
+    counts = Counter(y)
+    label, count = min(counts.items(), key=lambda item: item[1])
+    if count < folds:
+        raise CliError(
+            f"class {label!r} has {count} row{'s' * (count != 1)}, fewer than the {folds} "
+            f"cross-validation folds; pass a smaller --cv (at least 2), --cv 0 to skip "
+            f"cross-validation, or add rows of that class."
+        )
+
+
 def prepare(args: argparse.Namespace) -> Job:
     """Read and check every input and output path; nothing is trained yet.
 
@@ -119,6 +133,8 @@ def prepare(args: argparse.Namespace) -> Job:
     if args.predict is not None:
         predict = read_table(args.predict, [args.text_column], encoding=args.encoding,
                              text_column=args.text_column)  # fmt: skip
+    if args.cv:
+        _check_folds(y, args.cv)
     save = args.save if args.save is not None or not demo else DEMO_SAVE
     output = (args.output or Path("predictions.csv")) if predict is not None else None
     _check_paths(args, save, output)

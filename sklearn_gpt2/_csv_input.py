@@ -142,6 +142,8 @@ def read_table(
     CsvError
         Naming the file, the line and the fix.
     """
+    if path.is_dir():
+        raise CsvError(f"{path} is a directory, not a CSV file.")
     if not path.is_file():
         raise CsvError(f"file not found: {path}")
     text = _decode(path, path.read_bytes(), check_encoding(encoding))

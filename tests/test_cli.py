@@ -188,6 +188,20 @@ def test_malformed_predict_csv_is_refused_before_training(train_csv, tmp_path, c
     assert f"{bad}, line 3: 3 fields, but the header has 2" in capsys.readouterr().err
 
 
+def test_a_class_smaller_than_the_folds_is_refused_before_training(tmp_path, capsys):
+    rows = [("good", "pos"), ("fine", "pos"), ("great", "pos"), ("bad", "neg"), ("awful", "neg")]
+    path = write_csv(tmp_path / "t.csv", ["text", "label"], rows)
+    assert main(["--train", str(path), "--model", "no-such-model", "--cv", "3"]) == 1
+    assert (
+        "class 'neg' has 2 rows, fewer than the 3 cross-validation folds" in capsys.readouterr().err
+    )
+
+
+def test_a_directory_is_not_a_csv_file(tmp_path, capsys):
+    assert main(["--train", str(tmp_path), "--model", "no-such-model"]) == 1
+    assert f"{tmp_path} is a directory, not a CSV file" in capsys.readouterr().err
+
+
 def test_output_columns_must_not_clash_with_the_predictions(train_csv, tmp_path, capsys):
     new = write_csv(tmp_path / "new.csv", ["review", "proba_positive"], [("fine", "1")])
     argv = ["--train", str(train_csv), *TRAIN, "--predict", str(new), "--model", "no-such-model"]
