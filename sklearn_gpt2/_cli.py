@@ -179,7 +179,9 @@ def run(args: argparse.Namespace) -> None:
         from ._cli_evaluate import cross_validate, summary
 
         print(summary(cross_validate(clf, job.X, job.y, args.cv, show=show), args.cv))
-    clf.set_params(verbose=int(show)).fit(job.X, job.y)
+    from ._cli_evaluate import fit_or_stop
+
+    fit_or_stop(clf.set_params(verbose=int(show)), job.X, job.y)
     print(f"Fitted on all {len(job.X)} texts; classes: {', '.join(map(str, clf.classes_))}")
     if job.save is not None:
         from ._atomic import atomic_joblib_dump
@@ -222,7 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run(args)
     except KeyboardInterrupt:
-        print("sklearn-gpt2: interrupted; nothing more was written.", file=sys.stderr)
+        # Files are written whole or not at all, and none before training has finished: an
+        # interrupted training leaves the previous model and predictions as they were.
+        print("sklearn-gpt2: interrupted; no file was left half-written.", file=sys.stderr)
         return 130
     except (CliError, ValueError, TypeError, OSError, RuntimeError, MemoryError) as error:
         print(f"sklearn-gpt2: error: {error}", file=sys.stderr)

@@ -1,12 +1,15 @@
 """Cross-validated accuracy of the estimator beside TF-IDF + logistic regression, on the same folds.
 
 The baseline tells a user what the accuracy means: a fine-tuned model that does not beat a
-bag of words on the same folds has not earned its cost yet.
+bag of words on the same folds has not earned its cost yet. Every fit goes through
+:func:`fit_or_stop`, so that Ctrl-C stops the command instead of leaving a half-trained model
+to score or save.
 """
 
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ._cli_progress import BatchProgress, fit_batches
 
-__all__ = ["BASELINE_NAME", "FoldScores", "baseline", "cross_validate", "summary"]
+__all__ = ["BASELINE_NAME", "FoldScores", "baseline", "cross_validate", "fit_or_stop", "summary"]
 
 BASELINE_NAME = "TF-IDF + LogisticRegression"
 
@@ -40,6 +43,41 @@ class FoldScores:
 
     model: np.ndarray
     baseline: np.ndarray
+
+
+def fit_or_stop(clf: Any, X: Sequence[str], y: Any) -> Any:
+    """Fit ``clf``; raise ``KeyboardInterrupt`` if the user interrupted the training.
+
+    On Ctrl-C the estimator keeps the batches trained so far and warns, which suits a notebook;
+    the command line would then go on to score or save a half-trained model. So the
+    interruption is raised again here and the command stops.
+
+    Parameters
+    ----------
+    clf : GPT2SequenceClassifier
+        The estimator to fit.
+    X : sequence of str
+        Texts.
+    y : array-like
+        Labels.
+
+    Returns
+    -------
+    clf : GPT2SequenceClassifier
+        The fitted estimator, trained to the end.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        If the training was interrupted.
+    """
+    with warnings.catch_warnings():
+        # The command line says it in one line itself (and saves nothing).
+        warnings.filterwarnings("ignore", "Training was interrupted", UserWarning)
+        clf.fit(X, y)
+    if clf.history_ and clf.history_[-1].get("interrupted", False):
+        raise KeyboardInterrupt("training was interrupted")
+    return clf
 
 
 def baseline() -> Pipeline:
@@ -84,7 +122,7 @@ def cross_validate(
             X_train, X_test = [X[i] for i in train], [X[i] for i in test]
             callbacks = [*(params["callbacks"] or []), BatchProgress(bar)]
             model = clone(clf).set_params(callbacks=callbacks, verbose=0)
-            model.fit(X_train, labels[train])
+            fit_or_stop(model, X_train, labels[train])
             model_scores.append(model.score(X_test, labels[test]))
             reference = baseline().fit(X_train, labels[train])
             baseline_scores.append(reference.score(X_test, labels[test]))

@@ -264,6 +264,44 @@ def test_disk_full_during_save_keeps_the_previous_model(train_csv, tiny_gpt2, tm
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+# ---------------------------------------------------------------- Ctrl-C
+def interrupt_after(batches):
+    calls = []
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        calls.append(1)
+        if len(calls) == batches:
+            raise KeyboardInterrupt
+
+    return on_batch_end
+
+
+@pytest.mark.parametrize("stage", ["cross-validation", "final fit"])
+def test_interrupted_training_saves_nothing(
+    stage, train_csv, tiny_gpt2, tmp_path, monkeypatch, capsys
+):
+    # The estimator keeps a half-trained model on Ctrl-C (and warns); the command must stop
+    # instead of scoring or saving it.
+    from skorch.callbacks import PrintLog
+
+    from sklearn_gpt2._cli_progress import BatchProgress
+
+    monkeypatch.setattr(
+        BatchProgress if stage == "cross-validation" else PrintLog,
+        "on_batch_end",
+        interrupt_after(3),
+    )
+    model = tmp_path / "model.joblib"
+    model.write_bytes(b"previous")
+    argv = ["--train", str(train_csv), *TRAIN, "--model", str(tiny_gpt2), *FAST, "--epochs", "2"]
+    argv += ["--cv", "2" if stage == "cross-validation" else "0", "--save", str(model)]
+    assert main(argv) == 130
+    captured = capsys.readouterr()
+    assert captured.err == "sklearn-gpt2: interrupted; no file was left half-written.\n"
+    assert "Cross-validated" not in captured.out and "Fitted" not in captured.out
+    assert model.read_bytes() == b"previous"
+
+
 # ---------------------------------------------------------------- progress
 @pytest.fixture
 def small_csv(tmp_path, demo_data):
