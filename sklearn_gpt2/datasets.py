@@ -7,105 +7,63 @@ The demo model is for trying the package and testing it, not for real prediction
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["build_tiny_gpt2", "load_demo", "make_demo_checkpoint"]
-
-_POSITIVE = [
-    "a wonderful film with a warm heart",
-    "the acting is superb and the story moves along nicely",
-    "i loved every minute of it",
-    "a charming, funny and clever comedy",
-    "beautifully shot and beautifully acted",
-    "one of the best movies of the year",
-    "the cast is great and the script is sharp",
-    "a delightful surprise from start to finish",
-    "moving, honest and full of life",
-    "an excellent thriller that keeps you guessing",
-    "the music is lovely and the ending is perfect",
-    "smart writing and a terrific lead performance",
-    "a joy to watch with the whole family",
-    "funny, tender and wise",
-    "i would happily see it again",
-    "a brilliant, gripping drama",
-    "the director handles every scene with great care",
-    "a fresh and inventive story",
-    "it made me laugh and it made me think",
-    "a triumph of a movie",
-    "great fun with real heart",
-    "the performances are wonderful across the board",
-    "an uplifting and beautiful film",
-    "clever, stylish and very entertaining",
-    "a lovely little gem",
-    "the best thing i have seen in a long time",
-    "strong characters and a story that matters",
-    "a rich, rewarding experience",
-    "exciting from the first scene to the last",
-    "a warm and generous comedy",
-    "highly recommended",
-    "the film is a pleasure to watch",
-    "a touching story told with skill",
-    "fantastic visuals and a great score",
-    "an instant classic",
-    "witty dialogue and a likeable cast",
-    "the kind of movie that restores your faith in cinema",
-    "a heartfelt and honest film",
-    "superb from beginning to end",
-    "it is good , really good",
+__all__ = [
+    "NEGATIVE_CUES",
+    "POSITIVE_CUES",
+    "build_tiny_gpt2",
+    "load_demo",
+    "make_demo_checkpoint",
 ]
 
-_NEGATIVE = [
-    "a dull film with nothing to say",
-    "the acting is wooden and the story drags",
-    "i hated every minute of it",
-    "a lazy, unfunny and tired comedy",
-    "badly shot and badly acted",
-    "one of the worst movies of the year",
-    "the cast is wasted and the script is a mess",
-    "a tedious bore from start to finish",
-    "flat, dishonest and lifeless",
-    "a predictable thriller with no surprises",
-    "the music is grating and the ending is awful",
-    "clumsy writing and a weak lead performance",
-    "a chore to sit through",
-    "boring, shallow and silly",
-    "i would never watch it again",
-    "a confused, plodding drama",
-    "the director seems to have given up halfway",
-    "a stale and derivative story",
-    "it made me yawn and check my watch",
-    "a disaster of a movie",
-    "no fun at all and no heart",
-    "the performances are terrible across the board",
-    "a depressing and ugly film",
-    "pretentious, messy and very dull",
-    "a forgettable mess",
-    "the worst thing i have seen in a long time",
-    "thin characters and a story that goes nowhere",
-    "a hollow, joyless experience",
-    "boring from the first scene to the last",
-    "a mean and cynical comedy",
-    "not recommended",
-    "the film is a pain to watch",
-    "a clumsy story told without skill",
-    "cheap visuals and an annoying score",
-    "an instant flop",
-    "awkward dialogue and an unlikeable cast",
-    "the kind of movie that makes you give up on cinema",
-    "a cold and dishonest film",
-    "awful from beginning to end",
-    "it is bad , really bad",
+# Each class has eight cue words; ten sentence frames of neutral words (acting, story, cast,
+# the, is, ...) are each filled four times with positive and four times with negative cues, so
+# every cue word recurs in about eight sentences and every frame appears in both classes. Only
+# the cue words tell the classes apart, which a tiny model trained from random weights can
+# learn from 64 sentences. (Frames that appear in one class only, or sentence pairs whose
+# halves land in different folds, reward memorising whole sentences instead; and the demo's
+# first version, which paired sentences built from different words, could not be learned by
+# anything without pretrained knowledge.)
+POSITIVE_CUES = (
+    "wonderful", "brilliant", "superb", "charming", "moving", "delightful", "beautiful", "great",
+)  # fmt: skip
+NEGATIVE_CUES = ("dull", "dreadful", "boring", "tedious", "clumsy", "lifeless", "terrible", "weak")
+
+_FRAMES = [
+    "the acting is {} and the story is {}",
+    "a {} film with a {} cast",
+    "the music is {} and the ending is {}",
+    "i found the script {} from start to finish",
+    "{} characters and a {} plot",
+    "a {} and {} drama",
+    "the dialogue is {} and the jokes are {}",
+    "the whole family will find it {}",
+    "{} images and a {} score",
+    "what a {} movie this is",
 ]
+_FILLS_PER_CLASS = 4
+# The first version's first pair (cue words "wonderful" and "dull"), in place of the first
+# frame's first fill, so that examples showing ``texts[:2]`` still hold.
+_FIRST_PAIR = ["a wonderful film with a warm heart", "a dull film with nothing to say"]
 
 EOS = "<|endoftext|>"
 
 
 def load_demo() -> tuple[list[str], list[str]]:
     """Return the demo texts and their labels (``"positive"`` or ``"negative"``).
+
+    The 80 sentences were written for this project so that words recur across texts: ten frames
+    of neutral words, each filled four times with positive and four times with negative cue
+    words (``POSITIVE_CUES``, ``NEGATIVE_CUES``), so each cue word appears in about eight
+    sentences (the first pair comes from the dataset's first version). A tiny GPT-2 trained from
+    random weights learns to tell the classes apart; the data says nothing about real reviews.
 
     Returns
     -------
@@ -120,12 +78,26 @@ def load_demo() -> tuple[list[str], list[str]]:
     >>> texts, labels = load_demo()
     >>> len(texts), sorted(set(labels))
     (80, ['negative', 'positive'])
+    >>> for text, label in zip(texts[:2], labels[:2]):
+    ...     print(label, text)
+    positive a wonderful film with a warm heart
+    negative a dull film with nothing to say
+    >>> for text, label in zip(texts[2:4], labels[2:4]):
+    ...     print(label, text)
+    positive the acting is superb and the story is charming
+    negative the acting is boring and the story is tedious
     """
     texts: list[str] = []
     labels: list[str] = []
-    for positive, negative in zip(_POSITIVE, _NEGATIVE, strict=True):
-        texts += [positive, negative]
-        labels += ["positive", "negative"]
+    used = 0  # cue words used so far in each class: the next ones continue the cycle
+    for frame in _FRAMES:
+        slots = frame.count("{}")
+        for _ in range(_FILLS_PER_CLASS):
+            for cues, label in ((POSITIVE_CUES, "positive"), (NEGATIVE_CUES, "negative")):
+                texts.append(frame.format(*(cues[(used + k) % len(cues)] for k in range(slots))))
+                labels.append(label)
+            used += slots
+    texts[:2] = _FIRST_PAIR
     return texts, labels
 
 
@@ -173,7 +145,9 @@ def build_tiny_gpt2(
     directory.mkdir(parents=True, exist_ok=True)
     texts = list(corpus) if corpus is not None else load_demo()[0]
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=1, special_tokens=[EOS])
+    bpe.train_from_iterator(
+        texts, vocab_size=vocab_size, min_frequency=1, special_tokens=[EOS], show_progress=False
+    )
     with tempfile.TemporaryDirectory() as scratch:
         vocab_file, merges_file = bpe.save_model(scratch)
         vocab = json.loads(Path(vocab_file).read_text(encoding="utf-8"))
@@ -208,16 +182,33 @@ def make_demo_checkpoint(directory: str | os.PathLike[str] | None = None) -> Pat
     ----------
     directory : str or path-like, default=None
         Where to build it; by default a folder in the system's temporary directory, reused by
-        later calls.
+        later calls. Its name carries a digest of the demo texts, so a checkpoint built for
+        other texts (an earlier release's) is never reused.
 
     Returns
     -------
     directory : pathlib.Path
         The checkpoint's directory, ready for ``GPT2SequenceClassifier(directory)``.
     """
-    if directory is None:
-        directory = Path(tempfile.gettempdir()) / "sklearn-gpt2-demo-checkpoint"
-    directory = Path(directory)
-    if not (directory / "config.json").is_file():
-        build_tiny_gpt2(directory)
-    return directory
+    if directory is not None:
+        directory = Path(directory)
+        if not (directory / "config.json").is_file():
+            build_tiny_gpt2(directory)
+        return directory
+    digest = hashlib.sha256("\n".join(load_demo()[0]).encode()).hexdigest()[:12]
+    shared = Path(tempfile.gettempdir()) / f"sklearn-gpt2-demo-checkpoint-{digest}"
+    if (shared / "config.json").is_file():
+        return shared
+    # Built beside its final place and renamed into it, so that two demos started at once, or
+    # one interrupted while building, never leave or read a half-written checkpoint.
+    building = Path(tempfile.mkdtemp(prefix=f".{shared.name}-", dir=shared.parent))
+    try:
+        build_tiny_gpt2(building)
+        os.rename(building, shared)
+    except OSError:
+        if not (shared / "config.json").is_file():
+            raise
+        # another process finished first: use its checkpoint
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return shared
