@@ -118,8 +118,8 @@ def write_predictions(clf: Any, table: Table, text_column: str, output: Path, sh
     import csv
     import io
 
-    from ._atomic import atomic_write
     from ._cli_progress import predict_proba_in_chunks
+    from .persistence.atomic_file import atomic_write
 
     proba = predict_proba_in_chunks(clf, table.columns[text_column], show=show)
     columns = dict(table.columns)
@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> None:
     fit_or_stop(clf.set_params(verbose=int(show)), job.X, job.y)
     print(f"Fitted on all {len(job.X)} texts; classes: {', '.join(map(str, clf.classes_))}")
     if job.save is not None:
-        from ._atomic import atomic_joblib_dump
+        from .persistence.atomic_file import atomic_joblib_dump
 
         job.save.parent.mkdir(parents=True, exist_ok=True)
         atomic_joblib_dump(clf, job.save)

@@ -12,8 +12,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._atomic import check_writable_file
 from ._csv_input import Table, read_table
+from .persistence.atomic_file import check_writable_file
 
 __all__ = ["DEMO_SAVE", "CliError", "Job", "prepare"]
 

@@ -29,7 +29,7 @@ from transformers import AutoConfig, AutoTokenizer
 
 from ..base.runtime import Runtime
 from ..models.checkpoint import quiet_transformers
-from .atomic import leftover_of, replacing_directory
+from .atomic_directory import leftover_of, replacing_directory
 from .state import (
     FORMAT_NAME,
     FORMAT_VERSION,

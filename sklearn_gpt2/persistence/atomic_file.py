@@ -18,7 +18,7 @@ from typing import IO, Any
 __all__ = ["AtomicWriteError", "atomic_joblib_dump", "atomic_write", "check_writable_file"]
 
 # By name: not every platform defines every code (Windows has no EDQUOT).
-_REASONS = {
+REASONS = {
     getattr(errno, name): reason
     for name, reason in [
         ("ENOSPC", "the disk is full"),
@@ -37,7 +37,7 @@ class AtomicWriteError(OSError):
 
 
 def _reason(error: OSError) -> str:
-    return _REASONS.get(error.errno or 0, error.strerror or str(error))
+    return REASONS.get(error.errno or 0, error.strerror or str(error))
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -10,7 +10,7 @@ import joblib
 import numpy as np
 import pytest
 
-from sklearn_gpt2._atomic import (
+from sklearn_gpt2.persistence.atomic_file import (
     AtomicWriteError,
     atomic_joblib_dump,
     atomic_write,
@@ -58,7 +58,7 @@ def test_disk_full_keeps_the_previous_file(tmp_path):
     script = f"""
         import resource, signal
         import numpy as np
-        from sklearn_gpt2._atomic import AtomicWriteError, atomic_joblib_dump
+        from sklearn_gpt2.persistence.atomic_file import AtomicWriteError, atomic_joblib_dump
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (2**20, 2**20))
         try:

@@ -8,7 +8,6 @@ partial copy and says that the previous model is intact.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import shutil
@@ -16,25 +15,23 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .atomic_file import REASONS, AtomicWriteError
+
 #: Prefix of the name a replaced directory has while it is being swapped out.
 OLD_PREFIX = ".old-"
 
 
-def _failure(target: Path, error: Exception, existed: bool) -> OSError:
+def _failure(target: Path, error: Exception, existed: bool) -> AtomicWriteError:
     code = getattr(error, "errno", None)
     if code is None:
         # Writers that wrap the OS error in their own (safetensors) keep its number in text.
         found = re.search(r"os error (\d+)", str(error))
         code = int(found.group(1)) if found else None
-    reason = getattr(error, "strerror", None) or str(error)
-    if code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-        reason += " (the disk or your file-size limit is full)"
-    elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
-        reason += " (no permission to write there)"
+    reason = REASONS.get(code or 0, getattr(error, "strerror", None) or str(error))
     kept = (
         f"the previous model in {target} is intact" if existed else f"nothing was left at {target}"
     )
-    return OSError(code, f"Saving to {target} failed: {reason}; {kept}.")
+    return AtomicWriteError(code, f"Saving to {target} failed: {reason}; {kept}.")
 
 
 def _swap_in(staging: Path, target: Path) -> None:
