@@ -10,13 +10,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
-
-import sklearn_gpt2
-
+# Set before torch and transformers are imported: tqdm reads its TQDM_* settings at import.
 # The gallery runs offline on the demo checkpoint; never look anything up on the hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Progress bars redraw their line with carriage returns, which a web page cannot show; the
+# epoch log of verbose=1 stays. (A plain run of an example on a terminal shows the bars.)
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+import torch
+
+import sklearn_gpt2
 
 # The demo model is tiny: on a small CPU a second thread costs more in synchronisation than
 # it computes, so the gallery (run in this process) uses one.
@@ -51,6 +55,8 @@ myst_enable_extensions = ["colon_fence", "deflist"]
 # (non-numpydoc) methods do not enter the reference.
 autosummary_generate = True
 autodoc_default_options = {"inherited-members": False}
+# numpydoc gives the types in words; annotations in the signatures would repeat them.
+autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
@@ -59,6 +65,38 @@ templates_path = ["_templates"]
 # Links to other projects need the network; the build must work offline, so none are fetched.
 intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
 
+# The gallery's order: the tutorial first, then the scikit-learn tools, then the rest.
+GALLERY_ORDER = [
+    "plot_tutorial.py",
+    "plot_cross_validation.py",
+    "plot_grid_search.py",
+    "plot_save_load.py",
+    "dask_grid_search.py",
+]
+
+
+class GalleryOrder:
+    """Sort key of the gallery: the files of ``GALLERY_ORDER`` in that order, then by name."""
+
+    def __init__(self, src_dir: str) -> None:
+        self.src_dir = src_dir
+
+    def __call__(self, filename: str) -> tuple[int, str]:
+        """Return the key of ``filename``: its place in ``GALLERY_ORDER``, then its name."""
+        name = Path(filename).name
+        rank = GALLERY_ORDER.index(name) if name in GALLERY_ORDER else len(GALLERY_ORDER)
+        return rank, name
+
+    def __repr__(self) -> str:
+        # Sphinx compares config values by repr to decide whether to rebuild.
+        return f"GalleryOrder({GALLERY_ORDER})"
+
+
+# The sort key above is a class, which Sphinx cannot pickle into its cache of the config; it
+# says so in a warning. sphinx-gallery documents silencing it: the cost is a full re-read of
+# the sources on every build, which the test suite does anyway.
+suppress_warnings = ["config.cache"]
+
 sphinx_gallery_conf = {
     "examples_dirs": [str(ROOT / "examples")],
     "gallery_dirs": ["auto_examples"],
@@ -66,7 +104,7 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     "download_all_examples": False,
     "remove_config_comments": True,
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": GalleryOrder,
     "matplotlib_animations": False,
     "image_scrapers": ("matplotlib",),
     "reset_modules": ("matplotlib",),
