@@ -40,7 +40,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Build from a copy of docs/ and examples/, so that the gallery and API pages generated
     # into the source tree never meet those of a build the developer runs meanwhile.
     source = out / "src"
-    ignore = shutil.ignore_patterns("_build", "auto_examples", "generated", "__pycache__")
+    ignore = shutil.ignore_patterns(
+        "_build", "auto_examples", "generated", "sg_execution_times.rst", "__pycache__"
+    )
     shutil.copytree(DOCS, source / "docs", ignore=ignore)
     shutil.copytree(ROOT / "examples", source / "examples", ignore=ignore)
     html = out / "html"
