@@ -199,7 +199,9 @@ def _load_template(name: str, head: str, num_labels: int | None) -> HeadTemplate
     model.eval()
     new_parameters = set(info.get("missing_keys", ()))
     new_parameters |= {key for key, *_ in info.get("mismatched_keys", ())}
-    logger.info("Loaded %s with a %s head; newly initialised: %s", name, head, new_parameters)
+    logger.info(
+        "Loaded checkpoint %s (%s head); newly initialised: %s", name, head, sorted(new_parameters)
+    )
     return HeadTemplate(model, tuple(sorted(new_parameters)))
 
 
