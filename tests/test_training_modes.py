@@ -191,3 +191,15 @@ def test_the_counter_sees_a_new_checkpoint_load(tiny_gpt2, demo_data, feature_sp
     sklearn_gpt2.clear_checkpoint_cache()
     make(tiny_gpt2, "head", max_epochs=1).fit(X, y)
     assert sum(len(call.args[1]) for call in feature_spy.call_args_list) == 2 * len(set(X))
+
+
+def test_a_fitted_model_keeps_its_mode_until_refit(tiny_gpt2, demo_data, tmp_path):
+    X, y = demo_data
+    clf = make(tiny_gpt2, "lora", max_epochs=1).fit(X, y)
+    proba = clf.predict_proba(PROBE)
+    clf.set_params(tuning="head")
+    np.testing.assert_array_equal(clf.predict_proba(PROBE), proba)
+    with pytest.raises(ValueError, match="trained with tuning='lora'"):
+        clf.save_pretrained(tmp_path / "clf")
+    clf.fit(X, y)
+    assert trainable(clf) == {"score.weight"}

@@ -60,10 +60,14 @@ class TextNet(NeuralNet):  # type: ignore[misc]
     tuning = "full"
 
     def _tuning_mode(self) -> Any:
-        """The training mode named by ``tuning`` (see :mod:`sklearn_gpt2.training`)."""
+        """The training mode of the fitted model, else the one named by ``tuning``.
+
+        A fitted model keeps the mode it was trained in (see :mod:`sklearn_gpt2.training`):
+        ``set_params(tuning=...)`` applies to the next ``fit``.
+        """
         from ..training import tuning_mode
 
-        return tuning_mode(self.tuning)
+        return tuning_mode(self.__dict__.get("_tuning_fitted_", self.tuning))
 
     @property
     def device_(self) -> torch.device:

@@ -36,6 +36,7 @@ from .state import (
     FORMAT_NAME,
     FORMAT_VERSION,
     FittedState,
+    check_tuning_unchanged,
     encode_classes,
     history_to_json,
     library_versions,
@@ -68,6 +69,7 @@ def _base_location(name: str | os.PathLike[str]) -> str:
 
 def save_by_reference(estimator: Any, directory: str | os.PathLike[str]) -> Path:
     """Write only what ``estimator`` trained, with its base checkpoint's name and fingerprint."""
+    check_tuning_unchanged(estimator)
     mode = estimator._tuning_mode()
     if not mode.saves_by_reference:
         raise ValueError(

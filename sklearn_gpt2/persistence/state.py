@@ -80,6 +80,7 @@ class FittedState:
 
 def describe(estimator: Any) -> FittedState:
     """The :class:`FittedState` of a fitted estimator."""
+    check_tuning_unchanged(estimator)
     model, adapter = estimator._tuning_mode().saved_model(estimator.module_)
     return FittedState(
         estimator=type(estimator).__name__,
@@ -93,6 +94,17 @@ def describe(estimator: Any) -> FittedState:
         extra=estimator._fitted_extra(),
         adapter=adapter,
     )
+
+
+def check_tuning_unchanged(estimator: Any) -> None:
+    """Refuse to save a model under a ``tuning`` other than the one it was trained with."""
+    fitted = estimator.__dict__.get("_tuning_fitted_", estimator.tuning)
+    if estimator.tuning != fitted:
+        raise ValueError(
+            f"This classifier was trained with tuning={fitted!r} but its parameter is now "
+            f"tuning={estimator.tuning!r}; a saved copy would load in the wrong mode. Set "
+            f"tuning={fitted!r} again before saving, or refit."
+        )
 
 
 def restore(estimator: Any, state: FittedState, runtime: Runtime) -> None:

@@ -65,6 +65,14 @@ class LoraTuning(TuningMode):
                 f"model ({error}); supported are GPT-2 ({', '.join(LORA_TARGETS['gpt2'][0])}) "
                 f"and BERT-like encoders ({', '.join(ENCODER_TARGETS[0])})."
             ) from error
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        for layer in model.modules():
+            if isinstance(layer, BaseTunerLayer):
+                # peft casts each adapter's input to the adapter's float32 and autocast casts
+                # it back: two copies of the activations per adapter for nothing. Autocast (or
+                # float32 throughout) already gives the adapters matching dtypes.
+                layer.cast_input_dtype_enabled = False
         prefix = head_name(model) + "."
         set_trainable(model, lambda name: "lora_" in name or name.startswith(prefix))
         return module
