@@ -25,7 +25,13 @@ from sklearn_gpt2 import GPT2SequenceClassifier
 SETTINGS = {
     "full": [{"lr": 1e-4, "max_epochs": 3}],
     "lora": [{"lr": 1e-3, "max_epochs": 3}],
-    "head": [{"lr": 1e-2, "max_epochs": 3}, {"lr": 1e-2, "max_epochs": 20}],
+    # Head mode: MiniLM's pooled features are small (std ~0.06), so a larger lr; epochs are
+    # almost free, so also many of them. The imbalance comparison uses the last setting.
+    "head": [
+        {"lr": 1e-1, "max_epochs": 3},
+        {"lr": 1e-1, "max_epochs": 100},
+        {"lr": 1e-2, "max_epochs": 20},
+    ],
 }
 
 
