@@ -8,10 +8,13 @@ real ``compute_features`` (``patch.object(..., wraps=...)``): every call still d
 from __future__ import annotations
 
 import pickle
+import re
+from pathlib import Path
 from unittest import mock
 
 import numpy as np
 import pytest
+import sklearn
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -203,3 +206,28 @@ def test_a_fitted_model_keeps_its_mode_until_refit(tiny_gpt2, demo_data, tmp_pat
         clf.save_pretrained(tmp_path / "clf")
     clf.fit(X, y)
     assert trainable(clf) == {"score.weight"}
+
+
+def test_training_modes_page_examples_run():
+    page = Path(__file__).resolve().parents[1] / "docs" / "training_modes.md"
+    if not page.is_file():
+        pytest.skip(f"{page} is not part of this installation")
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.DOTALL)
+    assert len(blocks) >= 3
+    namespace: dict = {}
+    with sklearn.config_context():  # the page turns metadata routing on; undo it afterwards
+        for block in blocks:
+            exec(block, namespace)
+    assert namespace["search"].best_params_["tuning"] in {"head", "lora"}
+    assert namespace["pipe"][-1].class_weight is None
+
+
+@pytest.mark.parametrize("tuning", ["head", "lora"])
+def test_bfloat16_in_cheap_modes(tiny_gpt2, demo_data, tuning):
+    X, y = demo_data
+    clf = make(tiny_gpt2, tuning, precision="bfloat16", max_epochs=1).fit(X, y)
+    assert clf.runtime_.precision == "bfloat16"
+    proba = clf.predict_proba(PROBE)
+    clf.set_params(precision="float32")
+    # Features are cached per precision: float32 prediction computes its own, close to bf16's.
+    np.testing.assert_allclose(clf.predict_proba(PROBE), proba, atol=0.05)
