@@ -159,3 +159,9 @@ def test_class_weight_with_non_string_labels_is_refused_by_the_json_format(base,
         clf.save_pretrained(tmp_path / "ints")
     loaded = joblib.load(joblib.dump(clf, tmp_path / "ints.joblib")[0])
     assert loaded.class_weight == {1: 2.0}
+
+
+def test_base_is_only_for_saves_by_reference(small):
+    _, full, _ = small
+    with pytest.raises(ValueError, match="base= only tells a save by reference"):
+        GPT2SequenceClassifier.from_pretrained(full, base=full)

@@ -253,6 +253,11 @@ def load_directory(
         from .reference import load_by_reference
 
         return load_by_reference(cls, directory, manifest, base)
+    if base is not None:
+        raise ValueError(
+            f"{directory} holds its whole model (saved with base='include'); base= only tells "
+            f"a save by reference (base='reference') where its base checkpoint is. Drop base=."
+        )
     with _blame(str(directory / "config.json")), quiet_transformers():
         config = AutoConfig.from_pretrained(
             directory, trust_remote_code=False, local_files_only=True

@@ -72,7 +72,7 @@ class LoraTuning(TuningMode):
                 # peft casts each adapter's input to the adapter's float32 and autocast casts
                 # it back: two copies of the activations per adapter for nothing. Autocast (or
                 # float32 throughout) already gives the adapters matching dtypes.
-                layer.cast_input_dtype_enabled = False
+                layer.cast_input_dtype_enabled = False  # type: ignore[attr-defined]
         prefix = head_name(model) + "."
         set_trainable(model, lambda name: "lora_" in name or name.startswith(prefix))
         return module
