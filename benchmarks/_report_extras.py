@@ -1,4 +1,4 @@
-"""Report sections of the grid-search and memory jobs (issue 3, items 4 and 5)."""
+"""Report sections of the grid-search, memory (issue 3, items 4-5) and training-mode jobs."""
 
 from __future__ import annotations
 
@@ -76,3 +76,52 @@ def memory_section(results: list[dict[str, Any]]) -> list[str]:
             f"| {r['batch_input_mb']:.2f} | {r['predict_s']:.1f} | {fit} |"
         )
     return [*lines, ""]
+
+
+def modes_section(results: list[dict[str, Any]]) -> list[str]:
+    """The training modes side by side, with their ratios to ``tuning="full"``."""
+    runs = [r for r in results if r["spec"]["kind"] == "modes"]
+    if not runs:
+        return []
+    spec = runs[0]["spec"]
+    lines = [
+        "## Training modes (issue 10)",
+        "",
+        f"GPT-2 shape `{spec['shape']}` (random weights), {spec['epochs']} epochs, "
+        f"precision {runs[0]['precision']}; each fit in its own process. Speed-up is "
+        "`full`'s time over the mode's (fit: the whole `fit`; epoch: the median epoch); "
+        "head mode computes its features once, before its first epoch: that pass is in "
+        "its fit time, not in its epochs. Memory is the fit's peak resident set.",
+        "",
+        "| workload | tuning | lr | trainable params | fit s | epochs s | fit speed-up "
+        "| epoch speed-up | fit peak RSS MiB | predict s |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    by_workload: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        by_workload.setdefault(run["spec"]["workload"]["name"], {})[run["spec"]["tuning"]] = run
+    for name, modes in sorted(by_workload.items(), key=lambda item: item[0] != "sst2"):
+        full = modes.get("full")
+        w = next(iter(modes.values()))["spec"]["workload"]
+        for tuning in ("full", "lora", "head"):
+            if tuning not in modes:
+                continue
+            r = modes[tuning]
+            epochs = ", ".join(f"{s:.1f}" for s in r["epoch_s"])
+            fit_ratio = epoch_ratio = "-"
+            if full:
+                fit_ratio = f"{full['fit_s'] / r['fit_s']:.1f}x"
+                epoch_ratio = f"{_median(full['epoch_s']) / _median(r['epoch_s']):.1f}x"
+            lines.append(
+                f"| {name} ({w['n_train']} texts, max_length {w['max_length']}) | {tuning} "
+                f"| {r['spec']['lr']} | {r['trainable_parameters']:,} of {r['parameters']:,} "
+                f"| {r['fit_s']:.1f} | {epochs} | {fit_ratio} | {epoch_ratio} "
+                f"| {r['fit_peak_rss_mb']:,.0f} | {r['predict_s']:.1f} |"
+            )
+    return [*lines, ""]
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2

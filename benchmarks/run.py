@@ -3,7 +3,8 @@ r"""Compare GPT2SequenceClassifier with the tools people use today, on this mach
 Runs, one after another and each in a fresh process, the tutorial loop, a skorch Pipeline,
 the Hugging Face Trainer, the Hugging Face text-classification pipeline (predict only) and our
 estimator, on the same checkpoint, data and hyperparameters; then a grid search with and
-without our caches, and the memory of predicting many long texts. Every job writes a JSON
+without our caches, the memory of predicting many long texts, and our training modes
+(``tuning="full"``, ``"lora"``, ``"head"``) side by side. Every job writes a JSON
 file under the results directory; the report (docs/benchmark_results.md, docs/benchmark.png)
 is assembled from those files, so a run can be resumed or extended tool by tool.
 
@@ -24,6 +25,11 @@ report again::
         --sst2-train 256 --sst2-dev 256 --imdb-train 32 --imdb-test 64
     python benchmarks/run.py --report-only
 
+The training modes on the 124M shape only (about 15 minutes on 2 cores), ratios printed::
+
+    python benchmarks/run.py --tools '' --no-extras --modes-texts 64 \
+        --results-dir benchmarks/results/modes
+
 See docs/benchmarks.md for what is measured and how to read it.
 """
 
@@ -37,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +60,7 @@ from _common import (
     model_sizes,
     real_token_counts,
 )
+from _report import load_results
 from _tools import TOOLS
 
 WORKLOADS = ("sst2", "imdb")
@@ -123,6 +131,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "is how memory grows with the input, not speed)",
     )
     parser.add_argument(
+        "--modes-texts",
+        type=int,
+        default=0,
+        help="training texts per workload for the training-modes comparison (tuning='full', "
+        "'lora', 'head', each in its own process, GPT-2 shape --shape); 0 skips it",
+    )
+    parser.add_argument("--modes-test", type=int, default=64, help="test texts of that comparison")
+    parser.add_argument("--modes-epochs", type=int, default=3, help="epochs of that comparison")
+    parser.add_argument(
         "--no-extras", action="store_true", help="skip the grid-search and memory jobs"
     )
     parser.add_argument(
@@ -192,9 +209,36 @@ def workloads(args: argparse.Namespace) -> list[Workload]:
     return [table[name] for name in args.workloads]
 
 
+#: The learning rate each training mode is compared at (a usual value for each).
+MODE_LRS = {"full": 2e-5, "lora": 5e-4, "head": 5e-3}
+
+
+def mode_jobs(args: argparse.Namespace, checkpoint: Path) -> list[dict[str, Any]]:
+    """One fit per (workload, training mode), same data and epochs, each in its own process."""
+    jobs = []
+    for workload in workloads(args):
+        sized = replace(workload, n_train=args.modes_texts, n_test=args.modes_test)
+        for tuning, lr in MODE_LRS.items():
+            jobs.append(
+                {
+                    "kind": "modes",
+                    "name": f"modes__{workload.name}__{tuning}",
+                    "shape": args.shape,
+                    "checkpoint": str(checkpoint),
+                    "workload": sized.to_dict(),
+                    "tuning": tuning,
+                    "lr": lr,
+                    "epochs": args.modes_epochs,
+                }
+            )
+    return jobs
+
+
 def plan(args: argparse.Namespace, checkpoints: dict[str, Path]) -> list[dict[str, Any]]:
     """Every job of this run, as the spec its worker reads."""
     jobs: list[dict[str, Any]] = []
+    if args.modes_texts:
+        jobs += mode_jobs(args, checkpoints[args.shape])
     for workload in workloads(args) if args.tools else []:
         checkpoint = checkpoints[args.shape]
         model = model_sizes(checkpoint)
@@ -312,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.results_dir / "machine.json").write_text(json.dumps(info, indent=1))
         with tempfile.TemporaryDirectory(prefix="gpt2-bench-") as scratch:
             root = args.checkpoint_dir or Path(scratch)
-            shapes = {args.shape} if args.tools and args.workloads else set()
+            shapes = {args.shape} if (args.tools or args.modes_texts) and args.workloads else set()
             if not args.no_extras:
                 shapes |= {args.search_shape} if args.search_texts else set()
                 shapes |= {args.memory_shape} if args.memory_texts else set()
@@ -331,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
                 failures += not run_job(spec, args)
         if failures:
             print(f"{failures} job(s) failed; the report shows the others.")
+    from _report_extras import modes_section
+
+    print("\n".join(modes_section(load_results(args.results_dir))))
     if not args.no_report:
         from _report import write_report
 

@@ -7,13 +7,16 @@ checkpoint, padding-invariant for decoders) and how it saves that module. Everyt
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .base.estimator import BaseTextClassifier
 from .models.sequence import SequenceClassifierModule
+from .training import TUNING_MODES
 
 
 class GPT2SequenceClassifier(BaseTextClassifier):
@@ -27,6 +30,11 @@ class GPT2SequenceClassifier(BaseTextClassifier):
 
     Any checkpoint that ``AutoModelForSequenceClassification`` loads works; encoder models
     (BERT, MiniLM, ...) are padded on the right and keep their own pooling.
+
+    Three training modes trade accuracy for cost (see "Choosing how to train" in the docs):
+    ``tuning="full"`` updates every weight; ``"lora"`` trains low-rank adapters and the head;
+    ``"head"`` freezes the backbone, computes each text's features once (cached across fits)
+    and trains only the head.
 
     Parameters
     ----------
@@ -62,6 +70,20 @@ class GPT2SequenceClassifier(BaseTextClassifier):
         ``"auto"`` picks CUDA when a GPU is present, else the CPU.
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Extra skorch callbacks, e.g. ``skorch.callbacks.EarlyStopping``.
+    tuning : {"full", "lora", "head"}, default="full"
+        What a fit trains. ``"full"``: every weight. ``"lora"``: low-rank adapters on the
+        attention and MLP projections (through ``peft``) and the head; the backbone's weights
+        get no gradients and no optimizer state. ``"head"``: only the classification head,
+        on pooled features that the frozen backbone computes once per (checkpoint,
+        ``max_length``, text) and that every fit on the checkpoint shares. The cheaper modes
+        want a larger ``lr`` (e.g. 1e-4 to 1e-3 for ``"lora"``, 1e-3 to 1e-2 for ``"head"``).
+    lora_rank : int, default=8
+        Rank of the LoRA adapters (``tuning="lora"`` only); their scaling is
+        ``lora_alpha = 2 * lora_rank``.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, as in ``LogisticRegression``: a dict label ->
+        weight (labels not named weigh 1), or ``"balanced"`` for
+        ``n_samples / (n_classes * np.bincount(y))``. Multiplied with ``sample_weight``.
     random_state : int, RandomState instance or None, default=None
         Seeds the new classification head, dropout, shuffling and the validation split. The
         same seed, data and machine give identical predictions.
@@ -98,7 +120,10 @@ class GPT2SequenceClassifier(BaseTextClassifier):
 
     _head: ClassVar[str] = "sequence-classification"
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        **BaseTextClassifier._parameter_constraints
+        **BaseTextClassifier._parameter_constraints,
+        "tuning": [StrOptions(set(TUNING_MODES))],
+        "lora_rank": [Interval(Integral, 1, None, closed="left")],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
     def __init__(
@@ -116,6 +141,9 @@ class GPT2SequenceClassifier(BaseTextClassifier):
         validation_fraction: float | None = None,
         device: str | torch.device = "auto",
         callbacks: list[Any] | None = None,
+        tuning: str = "full",
+        lora_rank: int = 8,
+        class_weight: dict[Any, float] | str | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
     ) -> None:
@@ -131,6 +159,9 @@ class GPT2SequenceClassifier(BaseTextClassifier):
         self.validation_fraction = validation_fraction
         self.device = device
         self.callbacks = callbacks
+        self.tuning = tuning
+        self.lora_rank = lora_rank
+        self.class_weight = class_weight
         self.random_state = random_state
         self.verbose = verbose
         self._params_to_validate: set[str] = set()

@@ -294,12 +294,26 @@ class GPT2PromptClassifier(BaseTextClassifier):
     def get_loss(
         self, y_pred: torch.Tensor, y_true: torch.Tensor, X: Any = None, training: bool = False
     ) -> torch.Tensor:
-        """Cross-entropy of the next token, on label tokens only (float32)."""
+        """Cross-entropy of the next token, on label tokens only (float32).
+
+        With ``sample_weight``, each text's mean loss over its label tokens is weighted.
+        """
         logits = y_pred[:, :-1].float()
         targets = y_true[:, 1:].to(logits.device)
-        return torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX
+        weights = vars(self).get("_loss_weights_")
+        if weights is None or not isinstance(X, dict):
+            return torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]),
+                targets.reshape(-1),
+                ignore_index=IGNORE_INDEX,
+            )
+        per_token = torch.nn.functional.cross_entropy(
+            logits.transpose(1, 2), targets, ignore_index=IGNORE_INDEX, reduction="none"
         )
+        counted = (targets != IGNORE_INDEX).sum(-1).clamp_min(1)
+        per_text = per_token.sum(-1) / counted
+        w = weights[X["text_index"]].to(per_text.device)
+        return (w * per_text).sum() / w.sum().clamp_min(torch.finfo(w.dtype).tiny)
 
     def evaluation_step(self, batch: Any, training: bool = False) -> torch.Tensor:
         """Label scores of one batch of prompts."""

@@ -127,6 +127,45 @@ def test_max_length_is_checked_against_the_encoders_positions(tiny_bert, demo_da
         make(tiny_bert, max_length=65).fit(*demo_data)
 
 
+# ---------------------------------------------------------------- training modes on encoders
+@pytest.mark.parametrize("tuning", ["head", "lora"])
+def test_encoder_training_modes(tiny_bert, demo_data, tuning, tmp_path):
+    import pickle
+
+    X, y = demo_data
+    clf = make(tiny_bert, tuning=tuning, lr=1e-2).fit(X, y)
+    trainable = {n for n, p in clf.module_.model.named_parameters() if p.requires_grad}
+    if tuning == "head":
+        assert trainable == {"classifier.weight", "classifier.bias"}
+    else:
+        adapted = {n.split(".lora_")[0].rsplit(".", 1)[-1] for n in trainable if "lora_" in n}
+        assert adapted == {"query", "key", "value", "dense"}
+        assert {n for n in trainable if "lora_" not in n} == {
+            "classifier.weight",
+            "classifier.bias",
+        }
+    texts = ["", "a", "a wonderful film", " ".join(X[:6]), "bad , really bad"]
+    together = clf.predict_proba(texts)
+    fresh = pickle.loads(pickle.dumps(clf))  # its own caches: features computed text by text
+    alone = np.vstack([fresh.predict_proba([t]) for t in texts])
+    np.testing.assert_allclose(alone, together, atol=1e-5, rtol=0)
+    loaded = GPT2SequenceClassifier.from_pretrained(
+        clf.save_pretrained(tmp_path / "ref", base="reference")
+    )
+    np.testing.assert_array_equal(loaded.predict_proba(texts), together)
+
+
+def test_encoder_head_features_are_what_its_classifier_reads(tiny_bert, demo_data):
+    # BERT's classifier reads the pooled [CLS] state (dropout is off in evaluation).
+    clf = make(tiny_bert, tuning="head", max_epochs=1).fit(*demo_data)
+    encoded = clf.tokenizer_(demo_data[0][:4], padding=True, return_tensors="pt")
+    module = clf.module_.eval()
+    with torch.inference_mode():
+        features = module.features(encoded["input_ids"], encoded["attention_mask"])
+        pooled = module.model.bert(**encoded).pooler_output
+    torch.testing.assert_close(features, pooled)
+
+
 # ---------------------------------------------------------------- the real pretrained MiniLM
 @pytest.fixture(scope="module")
 def minilm_path() -> str:

@@ -233,3 +233,20 @@ def test_a_sequence_classifier_directory_is_not_a_prompt_classifier(tiny_gpt2, d
     seq = GPT2SequenceClassifier(tiny_gpt2, max_epochs=1, random_state=0).fit(*demo_data)
     with pytest.raises(ValueError, match="holds a GPT2SequenceClassifier"):
         GPT2PromptClassifier.from_pretrained(seq.save_pretrained(tmp_path / "seq"))
+
+
+def test_sample_weight_steers_prompt_tuning(tiny_lm, cue_sentences):
+    X, y = cue_sentences
+    unseen = {"positive": "music", "negative": "plot"}
+    params = dict(label_words=unseen, max_epochs=3, lr=1e-3, batch_size=16)
+    even = make(tiny_lm, **params).fit(X, y)
+    only_positive = make(tiny_lm, **params).fit(
+        X, y, sample_weight=[1.0 if label == "positive" else 0.0 for label in y]
+    )
+    column = list(even.classes_).index("positive")
+    assert (
+        only_positive.predict_proba(X)[:, column].mean()
+        > even.predict_proba(X)[:, column].mean() + 0.1
+    )
+    with pytest.raises(ValueError, match="sample_weight"):
+        make(tiny_lm, **params).fit(X, y, sample_weight=[1.0] * 3)

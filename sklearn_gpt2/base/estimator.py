@@ -10,6 +10,10 @@ description, two codecs) and fault handling. A subclass adds only what is its ow
 * ``make_dataset`` (its training targets), and ``get_loss`` if it is not cross-entropy;
 * ``_proba_from_outputs`` (how a batch's outputs become probabilities);
 * ``_fitted_extra`` / ``_module_from_saved`` (the state it adds to the shared description).
+
+How much of the model a fit trains is a training mode (:mod:`sklearn_gpt2.training`), chosen
+by the ``tuning`` parameter; per-text loss weights come from ``sample_weight`` and
+``class_weight`` (:mod:`sklearn_gpt2.base.weights`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from .constraints import CallbackList, Device
 from .faults import out_of_memory_error, report_interruption
 from .net import TextNet
 from .runtime import PRECISIONS, Runtime
+from .weights import text_weights
 
 
 class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
@@ -59,6 +64,10 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
+
+    #: Estimators without these parameters behave as with their defaults.
+    lora_rank = 8
+    class_weight: Any = None
 
     # ------------------------------------------------------------------ sklearn contract
     @classmethod
@@ -112,19 +121,27 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
 
         set_state(self, state)
 
-    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
+    def save_pretrained(self, directory: str | os.PathLike[str], *, base: str = "include") -> Path:
         """Save the fitted classifier to ``directory`` in a format that needs no pickle.
 
         The directory holds the weights (``model.safetensors``), the model config (whose
         ``id2label`` names ``classes_``), the tokenizer files, and ``sklearn_gpt2.json`` with
         the hyperparameters (``callbacks`` excepted), ``classes_``, the training history, the
         library versions, a format version and a SHA-256 checksum of every file. Plain
-        transformers opens it with its ``AutoModelFor...`` class and ``AutoTokenizer``.
+        transformers opens it with its ``AutoModelFor...`` class and ``AutoTokenizer``
+        (with ``tuning="lora"``, as the backbone without its adapters, which are in
+        ``adapter.safetensors``).
 
         Parameters
         ----------
         directory : str or path-like
             Where to write; created if needed. Files of an earlier save are overwritten.
+        base : {"include", "reference"}, default="include"
+            ``"include"`` writes the whole model. ``"reference"`` (``tuning="head"`` or
+            ``"lora"`` only) writes only what was trained (``trained.safetensors``: the head,
+            and the adapters) with the base checkpoint's name and a SHA-256 fingerprint of
+            its weights: a few MB instead of the whole model. Loading it needs that base
+            checkpoint, unchanged.
 
         Returns
         -------
@@ -132,12 +149,19 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
             The directory written, for :meth:`from_pretrained`.
         """
         from ..persistence.directory_codec import save_directory
+        from ..persistence.reference import save_by_reference
 
         check_is_fitted(self)
+        if base == "reference":
+            return save_by_reference(self, directory)
+        if base != "include":
+            raise ValueError(f"base must be 'include' or 'reference'; got {base!r}.")
         return save_directory(self, directory)
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike[str]) -> Any:
+    def from_pretrained(
+        cls, directory: str | os.PathLike[str], *, base: str | os.PathLike[str] | None = None
+    ) -> Any:
         """Load a classifier written by :meth:`save_pretrained`, without unpickling anything.
 
         The model goes to the GPU when ``device="auto"`` and one is present; a model saved for
@@ -148,6 +172,10 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
         ----------
         directory : str or path-like
             A directory written by :meth:`save_pretrained`.
+        base : str or path-like, default=None
+            For a directory saved with ``base="reference"``: where the base checkpoint is now
+            (by default, its ``model_name_or_path`` when saved). Its weights must be the ones
+            the classifier was trained on; a different base is refused, naming the expected one.
 
         Returns
         -------
@@ -156,7 +184,7 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
         """
         from ..persistence.directory_codec import load_directory
 
-        return load_directory(cls, directory)
+        return load_directory(cls, directory, base=base)
 
     def _fitted_extra(self) -> dict[str, Any]:
         """The estimator's own fitted state, as JSON-able builtins (saved by both codecs)."""
@@ -176,7 +204,9 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
     def _checkpoint(self) -> Checkpoint:
         return load_checkpoint(self.model_name_or_path)
 
-    def fit(self, X: Any, y: Any, **fit_params: Any) -> BaseTextClassifier:
+    def fit(
+        self, X: Any, y: Any, sample_weight: Any = None, **fit_params: Any
+    ) -> BaseTextClassifier:
         """Train on texts ``X`` and labels ``y``, starting from the checkpoint.
 
         Parameters
@@ -185,6 +215,10 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
             Training texts (list, tuple, numpy array or pandas Series).
         y : array-like of shape (n_samples,)
             Class labels: strings, integers or booleans; at least two classes.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each text's loss (the loss is the weighted mean of a
+            batch's losses), multiplied by ``class_weight``. In a ``Pipeline``, request it
+            with ``set_fit_request(sample_weight=True)`` under metadata routing.
         **fit_params : dict
             Passed on to skorch's ``fit``.
 
@@ -196,10 +230,10 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
         # Forget the previous fit first: a refit that fails, even on bad input, must not
         # leave the old model predicting under the new parameters.
         self._forget_fit()
-        return self._fit(X, y, **fit_params)
+        return self._fit(X, y, sample_weight, **fit_params)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def _fit(self, X: Any, y: Any, **fit_params: Any) -> BaseTextClassifier:
+    def _fit(self, X: Any, y: Any, sample_weight: Any, **fit_params: Any) -> BaseTextClassifier:
         self._check_fit_params(fit_params)
         texts = check_texts(X)
         labels = check_labels(y, len(texts), estimator=type(self).__name__)
@@ -223,11 +257,13 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
             # Held by the fitted estimator, so predicting never needs the checkpoint files again.
             self.tokenize_ = checkpoint.tokenize
             self._check_validation_split(label_indices)
+            self._tuning_mode().bind_checkpoint(self, checkpoint)
+            weights = text_weights(sample_weight, self.class_weight, classes, label_indices)
             self._prepare_fit(texts, label_indices)
         except BaseException:
             self._forget_fit()
             raise
-        return self._train(texts, label_indices)
+        return self._train(texts, label_indices, weights=weights)
 
     def _head_outputs(self) -> int | None:
         """Outputs of the head the checkpoint is loaded with (None: the checkpoint's own)."""
@@ -236,7 +272,9 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
     def _prepare_fit(self, texts: list[str], label_indices: np.ndarray) -> None:
         """What an estimator learns before training (nothing by default)."""
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None, **fit_params: Any) -> Any:
+    def partial_fit(
+        self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None, **fit_params: Any
+    ) -> Any:
         """Train the fitted model for ``max_epochs`` more epochs, without starting over.
 
         Unlike :meth:`fit`, the weights are not reset to the checkpoint; the learning-rate
@@ -258,6 +296,8 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
             Labels, each one of ``classes_``.
         classes : array-like, default=None
             Accepted for scikit-learn compatibility; when given, it must equal ``classes_``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each text's loss, as in :meth:`fit`.
         **fit_params : dict
             Checked as by :meth:`fit`.
 
@@ -267,7 +307,7 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
             The estimator, trained further.
         """
         if not self.__sklearn_is_fitted__():
-            return self.fit(X, y, **fit_params)
+            return self.fit(X, y, sample_weight=sample_weight, **fit_params)
         self._check_params()
         self._check_fit_params(fit_params)
         texts = check_texts(X)
@@ -282,8 +322,16 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
                 f"partial_fit continues training on classes_={known!r}; call fit to start "
                 f"over with new classes."
             )
+        fitted_tuning = vars(self).get("_tuning_fitted_", self.tuning)
+        if self.tuning != fitted_tuning:
+            raise ValueError(
+                f"partial_fit continues the fitted tuning={fitted_tuning!r}; the "
+                f"parameter is now tuning={self.tuning!r}. Call fit to start over in that mode."
+            )
+        label_indices = np.searchsorted(self.classes_, labels)
+        weights = text_weights(sample_weight, self.class_weight, self.classes_, label_indices)
         self._check_max_length(getattr(self.module_.model.config, "n_positions", None))
-        self._check_validation_split(np.searchsorted(self.classes_, labels))
+        self._check_validation_split(label_indices)
         Runtime.resolve(self.device, self.precision)  # a bad device fails before any change
         snapshot = self._snapshot()
         try:
@@ -294,7 +342,7 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
                 self._initialize_callbacks()
                 self._initialize_optimizer()
             self._follow_params()
-            self._run_training(texts, np.searchsorted(self.classes_, labels))
+            self._run_training(texts, label_indices, weights)
             if getattr(self, "_interrupted_", False):
                 raise KeyboardInterrupt("partial_fit was interrupted")
         except BaseException as error:
@@ -386,9 +434,18 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
                     state[key] = value.to(device)
         self.grad_scaler_ = self.runtime_.grad_scaler()
 
-    def _run_training(self, texts: list[str], label_indices: np.ndarray) -> None:
-        """Skorch's loop over ``max_epochs`` epochs, seeded by the fit and the epochs so far."""
+    def _run_training(
+        self, texts: list[str], label_indices: np.ndarray, weights: np.ndarray | None
+    ) -> None:
+        """Skorch's loop over ``max_epochs`` epochs, seeded by the fit and the epochs so far.
+
+        ``weights`` (one per text, or None) weight the loss for this call only: the rows
+        carry their text's index, and ``get_loss`` looks the weight up.
+        """
         self._interrupted_ = False
+        self.__dict__["_loss_weights_"] = (
+            None if weights is None else torch.from_numpy(weights.astype(np.float32))
+        )
         with torch.random.fork_rng(devices=self.runtime_.cuda_devices):
             torch.manual_seed(self._seed_ + len(self.history_ or ()))
             NeuralNet.partial_fit(
@@ -396,7 +453,7 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
             )
 
     def _train(
-        self, texts: list[str], label_indices: np.ndarray, **fit_params: Any
+        self, texts: list[str], label_indices: np.ndarray, weights: np.ndarray | None = None
     ) -> BaseTextClassifier:
         """Initialize from the checkpoint and train; on failure, leave the estimator unfitted."""
         try:
@@ -405,13 +462,16 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
                 self.initialize()
             self._callbacks_used_ = self.callbacks
             if self.max_epochs > 0:
-                self._run_training(texts, label_indices)
+                self._run_training(texts, label_indices, weights)
         except torch.OutOfMemoryError as error:
             self._forget_fit()
             raise out_of_memory_error(error, self, "fit") from error
         except BaseException:
             self._forget_fit()
             raise
+        finally:
+            self.__dict__.pop("_loss_weights_", None)
+        self.__dict__["_tuning_fitted_"] = self.tuning
         # The last step's gradients are no longer needed: free their memory (a model's worth)
         # before prediction; the optimizer keeps its state for partial_fit.
         self.optimizer_.zero_grad(set_to_none=True)

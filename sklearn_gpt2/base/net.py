@@ -4,7 +4,9 @@
 ``get_iterator``, ``infer``, ``get_loss``, ``train_step``, ...); skorch keeps the training loop,
 the callbacks and the history. An estimator adds what is its own on top: its module
 (``initialize_module``), its targets (``make_dataset``) and, where its loss differs from
-cross-entropy on one class index per text, ``get_loss``.
+cross-entropy on one class index per text, ``get_loss``. The training mode (the ``tuning``
+parameter, see :mod:`sklearn_gpt2.training`) decides which parameters train and what a row
+holds; per-text loss weights (``sample_weight``, ``class_weight``) enter the loss here.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from torch.utils.data import DataLoader
 from ..text.batching import LengthGroupedBatchSampler, SortedBatchSampler
 from ..text.spec import TokenizationSpec
 from .callbacks import EpochAccuracy, LinearWarmupDecay
-from .dataset import PaddedBatchCollator, TextDataset
+from .dataset import TextDataset
 from .faults import out_of_memory_error
 from .runtime import Runtime
 
@@ -54,6 +56,18 @@ class TextNet(NeuralNet):  # type: ignore[misc]
     virtual_params_: MappingProxyType[str, Any] = MappingProxyType({})
 
     runtime_: Runtime
+    #: Every weight trains unless an estimator has a ``tuning`` parameter saying otherwise.
+    tuning = "full"
+
+    def _tuning_mode(self) -> Any:
+        """The training mode of the fitted model, else the one named by ``tuning``.
+
+        A fitted model keeps the mode it was trained in (see :mod:`sklearn_gpt2.training`):
+        ``set_params(tuning=...)`` applies to the next ``fit``.
+        """
+        from ..training import tuning_mode
+
+        return tuning_mode(self.__dict__.get("_tuning_fitted_", self.tuning))
 
     @property
     def device_(self) -> torch.device:
@@ -136,6 +150,7 @@ class TextNet(NeuralNet):  # type: ignore[misc]
         # skorch would move the module to self.device, which may be "auto"; we use device_.
         with self._current_init_context("module"):
             self.initialize_module()
+            self._tuning_mode().prepare(self, self.module_)
         return self
 
     def _initialize_criterion(self, reason: str | None = None) -> TextNet:
@@ -172,10 +187,10 @@ class TextNet(NeuralNet):  # type: ignore[misc]
         return TextDataset(token_ids, None if y is None else np.asarray(y))
 
     def get_dataset(self, X: Any, y: Any = None) -> TextDataset:
-        """Tokenize texts (once per tokenization spec, cached per checkpoint)."""
+        """Rows as the training mode makes them (token ids, or cached features)."""
         if isinstance(X, TextDataset):
             return X
-        return self.make_dataset(self.tokenize_(X, self.tokenization_spec()), y)
+        return self._tuning_mode().dataset(self, X, y)
 
     def n_training_rows(self, n_rows: int) -> int:
         """How many of ``n_rows`` training rows are trained on (the rest validate)."""
@@ -210,7 +225,7 @@ class TextNet(NeuralNet):  # type: ignore[misc]
             sampler: Any = LengthGroupedBatchSampler(dataset.lengths, self.batch_size, rng)
         else:
             sampler = SortedBatchSampler(dataset.lengths, self.batch_size)
-        collate = PaddedBatchCollator(self.tokenize_.tokenizer.pad_token_id, self.module_.pads_left)
+        collate = self._tuning_mode().collator(self)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)
 
     # ------------------------------------------------------------------ steps
@@ -228,8 +243,19 @@ class TextNet(NeuralNet):  # type: ignore[misc]
     def get_loss(
         self, y_pred: torch.Tensor, y_true: torch.Tensor, X: Any = None, training: bool = False
     ) -> torch.Tensor:
-        """Cross-entropy, computed in float32 whatever the forward precision."""
-        return self.criterion_(y_pred.float(), y_true.to(self.runtime_.device))
+        """Cross-entropy, computed in float32 whatever the forward precision.
+
+        While a fit with ``sample_weight`` or ``class_weight`` runs, it is the weighted mean
+        of the batch's per-text losses (each row looks its text's weight up by index).
+        """
+        y_true = y_true.to(self.runtime_.device)
+        weights = vars(self).get("_loss_weights_")
+        if weights is None or not isinstance(X, dict) or "text_index" not in X:
+            return self.criterion_(y_pred.float(), y_true)
+        losses = torch.nn.functional.cross_entropy(y_pred.float(), y_true, reduction="none")
+        w = weights[X["text_index"]].to(losses.device)
+        # A batch whose weights are all zero contributes nothing (rather than 0/0).
+        return (w * losses).sum() / w.sum().clamp_min(torch.finfo(w.dtype).tiny)
 
     def train_step(self, batch: Any, **fit_params: Any) -> dict[str, torch.Tensor]:
         """One optimizer step: forward, loss, backward, clip, step."""

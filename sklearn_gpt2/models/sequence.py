@@ -8,6 +8,21 @@ from transformers.modeling_utils import PreTrainedModel
 
 from .common import real_token_positions, use_fused_activations
 
+#: Names transformers gives the classification head of a sequence classifier (GPT-2's
+#: ``score``; BERT's, RoBERTa's and most encoders' ``classifier``).
+HEAD_NAMES = ("score", "classifier")
+
+
+def head_name(model: nn.Module) -> str:
+    """The attribute of ``model`` that holds its classification head."""
+    for name in HEAD_NAMES:
+        if isinstance(getattr(model, name, None), nn.Module):
+            return name
+    raise ValueError(
+        f"{type(model).__name__} has no classification head named {' or '.join(HEAD_NAMES)}; "
+        f"tuning='head' and tuning='lora' need to know which module is the head."
+    )
+
 
 class SequenceClassifierModule(nn.Module):
     """A transformers sequence classifier whose output does not depend on padding.
@@ -16,6 +31,10 @@ class SequenceClassifierModule(nn.Module):
     left-padded batches, get position ids counted over real tokens only, and are classified
     from the last position. Encoder models are fed right-padded batches and keep their own
     pooling. See :mod:`sklearn_gpt2.models.common` for why.
+
+    The module splits into the backbone, which turns a text into one pooled feature vector
+    (:meth:`features`), and the head, which turns features into logits (:meth:`classify`);
+    ``forward`` accepts either token ids or precomputed features.
 
     Parameters
     ----------
@@ -35,15 +54,51 @@ class SequenceClassifierModule(nn.Module):
         """Whether batches for this module are padded on the left (decoders)."""
         return self.last_token_pooling
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Return logits of shape ``(batch, num_labels)``."""
+    @property
+    def head(self) -> nn.Module:
+        """The classification head (the part that reads pooled features)."""
+        return getattr(self.model, head_name(self.model))  # type: ignore[no-any-return]
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Pooled features of shape ``(batch, hidden)``: what the head reads."""
+        if self.last_token_pooling:
+            hidden = self.model.base_model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=real_token_positions(attention_mask),
+                use_cache=False,
+            ).last_hidden_state
+            # Left padding puts every row's last real token at the last position.
+            return hidden[:, -1]
+        # An encoder pools in its own way (BERT: the pooler over [CLS]); take what its head
+        # receives, by running the model once with a hook on the head's input.
+        captured: list[torch.Tensor] = []
+        hook = self.head.register_forward_pre_hook(lambda _, args: captured.append(args[0]))
+        try:
+            self.model(input_ids=input_ids, attention_mask=attention_mask)
+        finally:
+            hook.remove()
+        if captured[0].ndim != 2:
+            raise ValueError(
+                f"The head of {type(self.model).__name__} reads a tensor of shape "
+                f"{tuple(captured[0].shape)}, not one vector per text; tuning='head' needs a "
+                f"model whose head reads pooled features (GPT-2, BERT, MiniLM, ...)."
+            )
+        return captured[0]
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from pooled features."""
+        return self.head(features)  # type: ignore[no-any-return,operator]
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Return logits of shape ``(batch, num_labels)``, from token ids or from features."""
+        if features is not None:
+            return self.classify(features)
         if not self.last_token_pooling:
             return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
-        hidden = self.model.base_model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=real_token_positions(attention_mask),
-            use_cache=False,
-        ).last_hidden_state
-        # Left padding puts every row's last real token at the last position.
-        return self.model.score(hidden[:, -1])
+        return self.classify(self.features(input_ids, attention_mask))  # type: ignore[arg-type]

@@ -3,8 +3,12 @@
 Loading reads JSON, text and safetensors files only: nothing is unpickled, ``torch.load`` is
 never called and transformers is told not to run remote code, so a directory from a stranger
 cannot run code. Every file's size and SHA-256 are in the manifest, so a truncated or altered
-file is reported by name before it is used. The manifest carries a format version; version 1
-(sklearn-gpt2 0.1) directories are read too.
+file is reported by name before it is used; the manifest carries a digest of its own fields,
+so an edited parameter is reported too, and only the files it lists are read. Saves are
+atomic (see :mod:`.atomic_directory`). The manifest carries a format version; version 1
+(sklearn-gpt2 0.1) directories are read too. A ``tuning="lora"`` classifier adds its adapters
+(``adapter.safetensors``); a directory saved by reference (``base="reference"``, see
+:mod:`.reference`) holds only what was trained and is read by that module.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoTokenizer
 
 from ..base.runtime import Runtime
@@ -46,6 +50,9 @@ from .state import (
 
 #: The JSON file holding everything that is not weights or tokenizer.
 MANIFEST = "sklearn_gpt2.json"
+#: Tensors the saved model lacks (LoRA adapters), and only what was trained (saves by reference).
+ADAPTER_FILE = "adapter.safetensors"
+TRAINED_FILE = "trained.safetensors"
 
 
 def file_digest(path: Path) -> dict[str, Any]:
@@ -68,6 +75,11 @@ def _params_to_json(params: dict[str, Any]) -> dict[str, Any]:
             value = None  # a RandomState instance has no JSON form
         elif isinstance(value, np.generic):
             value = value.item()
+        elif isinstance(value, dict) and not all(isinstance(key, str) for key in value):
+            raise TypeError(
+                f"save_pretrained stores {name} in JSON, whose keys are strings; "
+                f"{name}={value!r} has other keys. Save with joblib, or use string labels."
+            )
         try:
             json.dumps(value)
         except (TypeError, ValueError):
@@ -79,41 +91,35 @@ def _params_to_json(params: dict[str, Any]) -> dict[str, Any]:
     return encoded
 
 
-def save_directory(estimator: Any, directory: str | os.PathLike[str]) -> Path:
-    """Write a fitted classifier as safetensors weights, tokenizer files and a JSON manifest."""
+def warn_callbacks_not_saved(estimator: Any) -> None:
+    """Warn that ``callbacks`` (arbitrary objects) are not part of a saved directory."""
     if estimator.callbacks is not None:
         warnings.warn(
             "callbacks are not saved by save_pretrained; set them again with "
             "set_params(callbacks=...) before refitting a loaded classifier.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-    params = _params_to_json(estimator.get_params(deep=False))  # fails before writing anything
-    fitted = describe(estimator)
+
+
+@contextlib.contextmanager
+def saving_into(directory: str | os.PathLike[str]) -> Iterator[Path]:
+    """A staging directory that replaces ``directory`` once the block has written into it.
+
+    Until then, and if the block fails, an earlier save in ``directory`` stays as it was.
+    Files of that earlier save that the package did not write (a log) are carried over.
+    """
     directory = Path(directory)
     with replacing_directory(directory, keep=_unlisted_files(directory)) as staging:
-        with quiet_transformers():
-            fitted.model.save_pretrained(staging)
-            fitted.tokenizer.save_pretrained(staging)
-        files = {path.name: file_digest(path) for path in sorted(staging.iterdir())}
-        manifest = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "estimator": fitted.estimator,
-            "head": fitted.head,
-            "params": params,
-            "classes": encode_classes(fitted.classes),
-            "seed": fitted.seed,
-            "extra": fitted.extra,
-            "history": fitted.history,
-            "versions": library_versions(),
-            "files": files,
-        }
-        manifest["digest"] = manifest_digest(manifest)
-        (staging / MANIFEST).write_text(
-            json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8"
-        )
-    return directory
+        yield staging
+
+
+def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
+    """Write the manifest, with the digest of its own fields, into a save being staged."""
+    manifest = {**manifest, "digest": manifest_digest(manifest)}
+    (directory / MANIFEST).write_text(
+        json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8"
+    )
 
 
 def manifest_digest(manifest: dict[str, Any]) -> str:
@@ -128,11 +134,42 @@ def _unlisted_files(directory: Path) -> frozenset[str]:
     if not directory.is_dir():
         return frozenset()
     listed: set[str] = {MANIFEST}
-    with contextlib.suppress(OSError, ValueError, AttributeError):
+    with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
         listed |= set(json.loads((directory / MANIFEST).read_text(encoding="utf-8"))["files"])
     return frozenset(
         path.name for path in directory.iterdir() if path.is_file() and path.name not in listed
     )
+
+
+def save_directory(estimator: Any, directory: str | os.PathLike[str]) -> Path:
+    """Write a fitted classifier as safetensors weights, tokenizer files and a JSON manifest."""
+    warn_callbacks_not_saved(estimator)
+    params = _params_to_json(estimator.get_params(deep=False))  # fails before writing anything
+    fitted = describe(estimator)
+    with saving_into(directory) as staging:
+        with quiet_transformers():
+            fitted.model.save_pretrained(staging)
+            fitted.tokenizer.save_pretrained(staging)
+        if fitted.adapter is not None:
+            save_file(
+                {k: v.contiguous() for k, v in fitted.adapter.items()}, staging / ADAPTER_FILE
+            )
+        files = {path.name: file_digest(path) for path in sorted(staging.iterdir())}
+        manifest = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "estimator": fitted.estimator,
+            "head": fitted.head,
+            "params": params,
+            "classes": encode_classes(fitted.classes),
+            "seed": fitted.seed,
+            "extra": fitted.extra,
+            "history": fitted.history,
+            "versions": library_versions(),
+            "files": files,
+        }
+        write_manifest(staging, manifest)
+    return Path(directory)
 
 
 _MANIFEST_FIELDS = {
@@ -186,7 +223,8 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
     return manifest
 
 
-def _check_files(directory: Path, files: dict[str, Any]) -> None:
+def check_files(directory: Path, files: dict[str, Any]) -> None:
+    """Refuse a missing file, or one whose size or SHA-256 differs from the manifest's."""
     for name, expected in files.items():
         path = directory / Path(name).name
         if not path.is_file():
@@ -196,6 +234,16 @@ def _check_files(directory: Path, files: dict[str, Any]) -> None:
                 f"{path} is corrupt, incomplete or was modified after saving (its size or "
                 f"SHA-256 differs from {MANIFEST}). Save the classifier again."
             )
+
+
+def load_tensors_file(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of one safetensors file, or a ValueError naming it."""
+    try:
+        return load_file(path, device="cpu")
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ValueError(
+            f"{path} is corrupt or incomplete (not a readable safetensors file: {error})."
+        ) from None
 
 
 def _load_weights(directory: Path, listed: dict[str, Any]) -> tuple[dict[str, torch.Tensor], str]:
@@ -213,12 +261,7 @@ def _load_weights(directory: Path, listed: dict[str, Any]) -> tuple[dict[str, to
         raise FileNotFoundError(f"{single} is missing; the saved classifier is incomplete.")
     weights: dict[str, torch.Tensor] = {}
     for shard in shards:
-        try:
-            weights.update(load_file(shard, device="cpu"))
-        except (SafetensorError, OSError, ValueError) as error:
-            raise ValueError(
-                f"{shard} is corrupt or incomplete (not a readable safetensors file: {error})."
-            ) from None
+        weights.update(load_tensors_file(shard))
     where = str(shards[0] if len(shards) == 1 else index)
     for name, tensor in weights.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
@@ -247,7 +290,9 @@ def _blame(what: str) -> Iterator[None]:
         raise ValueError(f"{what} could not be read (corrupt or incomplete): {error}") from error
 
 
-def load_directory(cls: type, directory: str | os.PathLike[str]) -> Any:
+def load_directory(
+    cls: type, directory: str | os.PathLike[str], base: str | os.PathLike[str] | None = None
+) -> Any:
     """Load a classifier written by :func:`save_directory`; nothing is unpickled."""
     directory = Path(directory)
     if not directory.is_dir():
@@ -260,10 +305,23 @@ def load_directory(cls: type, directory: str | os.PathLike[str]) -> Any:
         )
         raise FileNotFoundError(f"{directory} is not a directory written by save_pretrained.{hint}")
     manifest = _read_manifest(directory)
-    _check_files(directory, manifest["files"])
+    check_files(directory, manifest["files"])
     warn_if_versions_differ(manifest["versions"], f"The classifier in {directory}")
+    if "base" in manifest:
+        from .reference import load_by_reference
+
+        return load_by_reference(cls, directory, manifest, base)
+    if base is not None:
+        raise ValueError(
+            f"{directory} holds its whole model (saved with base='include'); base= only tells "
+            f"a save by reference (base='reference') where its base checkpoint is. Drop base=."
+        )
     weights, weights_file = _load_weights(directory, manifest["files"])
-    text_files = [name for name in sorted(manifest["files"]) if not name.startswith("model")]
+    text_files = [
+        name
+        for name in sorted(manifest["files"])
+        if not name.startswith("model") and name != ADAPTER_FILE
+    ]
     tokenizer_files = [
         name for name in text_files if name not in ("config.json", "generation_config.json")
     ]
@@ -280,25 +338,12 @@ def load_directory(cls: type, directory: str | os.PathLike[str]) -> Any:
             tokenizer = AutoTokenizer.from_pretrained(
                 listed, trust_remote_code=False, local_files_only=True
             )
-    params = manifest["params"]
-    if manifest.get("estimator", cls.__name__) != cls.__name__:
-        raise ValueError(
-            f"{directory} holds a {manifest['estimator']}, not a {cls.__name__}; load it with "
-            f"{manifest['estimator']}.from_pretrained."
-        )
-    unknown = set(params) - set(cls._get_param_names())
-    if unknown:
-        raise ValueError(f"{directory / MANIFEST} names unknown parameters {sorted(unknown)}.")
-    with _blame(f"The 'classes' field of {directory / MANIFEST}"):
-        classes = decode_classes(manifest["classes"])
-        check_classes(classes)
-    estimator = cls(**params)
-    with _blame(f"The 'params' field of {directory / MANIFEST}"):
-        estimator._check_params()
-    estimator._check_saved_model(model, classes, f"{directory / MANIFEST}", weights_file)
-    runtime, estimator.device, estimator.precision = Runtime.for_loading(
-        str(params.get("device", "auto")), str(params.get("precision", "auto"))
+    adapter = (
+        load_tensors_file(directory / ADAPTER_FILE) if ADAPTER_FILE in manifest["files"] else None
     )
+    estimator, classes, runtime = estimator_from_manifest(cls, directory, manifest)
+    estimator._check_saved_model(model, classes, f"{directory / MANIFEST}", weights_file)
+    params = manifest["params"]
     restore(
         estimator,
         FittedState(
@@ -311,7 +356,33 @@ def load_directory(cls: type, directory: str | os.PathLike[str]) -> Any:
             model=model,
             tokenizer=tokenizer,
             extra=manifest["extra"],
+            adapter=adapter,
         ),
         runtime,
     )
     return estimator
+
+
+def estimator_from_manifest(
+    cls: type, directory: Path, manifest: dict[str, Any]
+) -> tuple[Any, np.ndarray, Runtime]:
+    """A new estimator with the manifest's (checked) parameters, its classes and its runtime."""
+    params = manifest["params"]
+    if manifest.get("estimator", cls.__name__) != cls.__name__:
+        raise ValueError(
+            f"{directory} holds a {manifest['estimator']}, not a {cls.__name__}; load it with "
+            f"{manifest['estimator']}.from_pretrained."
+        )
+    unknown = set(params) - set(cls._get_param_names())  # type: ignore[attr-defined]
+    if unknown:
+        raise ValueError(f"{directory / MANIFEST} names unknown parameters {sorted(unknown)}.")
+    with _blame(f"The 'classes' field of {directory / MANIFEST}"):
+        classes = decode_classes(manifest["classes"])
+        check_classes(classes)
+    estimator = cls(**params)
+    with _blame(f"The 'params' field of {directory / MANIFEST}"):
+        estimator._check_params()
+    runtime, estimator.device, estimator.precision = Runtime.for_loading(
+        str(params.get("device", "auto")), str(params.get("precision", "auto"))
+    )
+    return estimator, classes, runtime

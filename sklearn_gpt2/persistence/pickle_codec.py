@@ -2,7 +2,8 @@
 
 The state holds the hyperparameters, ``classes_``, the model weights once (float32 numpy
 arrays, no optimizer state), the model config, the tokenizer files, the estimator's own extra
-state and the versions of the libraries that wrote it. Made of builtins and numpy arrays
+state, the tensors the model lacks (LoRA adapters) and the versions of the libraries that
+wrote it. Made of builtins and numpy arrays
 only, joblib writes the weights as raw arrays (the file is barely larger than the weights) and
 ``skops.io`` needs to trust no type but the estimator's. States of format version 1
 (sklearn-gpt2 0.1) are read too.
@@ -121,8 +122,18 @@ def get_state(estimator: Any) -> dict[str, Any]:
         "tokenizer_files": _tokenizer_files(fitted.tokenizer),
         "history": json.dumps(fitted.history),
         "extra": json.dumps(fitted.extra),
+        "adapter": None if fitted.adapter is None else _weights_to_numpy_dict(fitted.adapter),
     }
     return state
+
+
+def _weights_to_numpy_dict(tensors: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    return {name: tensor.detach().cpu().contiguous().numpy() for name, tensor in tensors.items()}
+
+
+def _writable_tensor(array: np.ndarray) -> torch.Tensor:
+    # A read-only array (e.g. memory-mapped by joblib) is copied: torch needs writable memory.
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
 def _config_from_json(text: str) -> PretrainedConfig:
@@ -161,7 +172,9 @@ def set_state(estimator: Any, state: dict[str, Any]) -> None:
         )
     state = _upgrade(state)
     warn_if_versions_differ(state.get("versions", {}), f"This pickled {name}")
-    params = dict(state["params"])
+    # Parameters added since the state was written take their defaults.
+    defaults = {name: getattr(type(estimator)(), name) for name in estimator._get_param_names()}
+    params = {**defaults, **state["params"]}
     fitted = state["fitted"]
     runtime, params["device"], params["precision"] = Runtime.for_loading(
         params["device"], params["precision"]
@@ -181,11 +194,8 @@ def set_state(estimator: Any, state: dict[str, Any]) -> None:
         raise ValueError(f"This pickled {name} holds an invalid parameter: {error}") from None
     if fitted is None:
         return
-    weights = {
-        # A read-only array (e.g. memory-mapped by joblib) is copied: torch needs writable memory.
-        name: torch.from_numpy(array if array.flags.writeable else array.copy())
-        for name, array in fitted["weights"].items()
-    }
+    weights = {name: _writable_tensor(array) for name, array in fitted["weights"].items()}
+    adapter = fitted.get("adapter")
     for alias, source in fitted["weight_aliases"].items():
         weights[alias] = weights[source]
     config = _config_from_json(fitted["config"])
@@ -206,6 +216,9 @@ def set_state(estimator: Any, state: dict[str, Any]) -> None:
             model=build_model(config, weights, "The pickled weights", fitted["head"]),
             tokenizer=_tokenizer_from_files(fitted["tokenizer_files"]),
             extra=json.loads(fitted["extra"]),
+            adapter=None
+            if adapter is None
+            else {name: _writable_tensor(array) for name, array in adapter.items()},
         ),
         runtime,
     )

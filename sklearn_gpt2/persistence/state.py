@@ -2,7 +2,8 @@
 
 Both codecs (the pickle state behind joblib and skops, and the safe directory format) write
 a ``FittedState`` and read one back; neither looks inside an estimator. An estimator adds its
-own state through one hook pair, ``_fitted_extra`` / ``_module_from_saved``.
+own state through one hook pair, ``_fitted_extra`` / ``_module_from_saved``; its training mode
+says which model to save and which tensors that model lacks (LoRA adapters).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from ..text.tokenize import CachedTokenizer, TokenCache
 
 #: The name both formats carry, and the version of their layout (1: sklearn-gpt2 0.1).
 FORMAT_NAME = "sklearn-gpt2-classifier"
-FORMAT_VERSION = 2
+#: 3 (sklearn-gpt2 0.2): adds training modes (adapter tensors; saves by reference).
+FORMAT_VERSION = 3
 
 _MODEL_MAPPINGS = {
     "sequence-classification": MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING,
@@ -59,6 +61,9 @@ class FittedState:
         Its tokenizer.
     extra : dict
         The estimator's own state (``_fitted_extra``), JSON-able builtins.
+    adapter : dict of str to Tensor or None, default=None
+        Tensors the plain model lacks (``tuning="lora"``: the adapters), by their name in the
+        model once the training mode has prepared it.
     """
 
     estimator: str
@@ -70,10 +75,13 @@ class FittedState:
     model: Any
     tokenizer: Any
     extra: dict[str, Any]
+    adapter: dict[str, torch.Tensor] | None = None
 
 
 def describe(estimator: Any) -> FittedState:
     """The :class:`FittedState` of a fitted estimator."""
+    check_tuning_unchanged(estimator)
+    model, adapter = estimator._tuning_mode().saved_model(estimator.module_)
     return FittedState(
         estimator=type(estimator).__name__,
         params=estimator.get_params(deep=False),
@@ -81,15 +89,28 @@ def describe(estimator: Any) -> FittedState:
         seed=int(estimator._seed_),
         history=json.loads(history_to_json(estimator.history_)),
         head=estimator._head,
-        model=estimator.module_.model,
+        model=model,
         tokenizer=estimator.tokenizer_,
         extra=estimator._fitted_extra(),
+        adapter=adapter,
     )
+
+
+def check_tuning_unchanged(estimator: Any) -> None:
+    """Refuse to save a model under a ``tuning`` other than the one it was trained with."""
+    fitted = estimator.__dict__.get("_tuning_fitted_", estimator.tuning)
+    if estimator.tuning != fitted:
+        raise ValueError(
+            f"This classifier was trained with tuning={fitted!r} but its parameter is now "
+            f"tuning={estimator.tuning!r}; a saved copy would load in the wrong mode. Set "
+            f"tuning={fitted!r} again before saving, or refit."
+        )
 
 
 def restore(estimator: Any, state: FittedState, runtime: Runtime) -> None:
     """Set the fitted attributes of ``estimator`` from ``state``, with its model on ``runtime``."""
     module = estimator._module_from_saved(state.model, state.extra)
+    module = estimator._tuning_mode().restore(estimator, module, state.adapter)
     prepare_tokenizer(state.tokenizer, getattr(module, "pads_left", is_decoder(state.model.config)))
     # Through __dict__: skorch's __setattr__ refuses modules set outside its initialize steps.
     vars(estimator).update(
@@ -106,6 +127,7 @@ def restore(estimator: Any, state: FittedState, runtime: Runtime) -> None:
         _criteria=["criterion"],
         _optimizers=[],
         initialized_=True,
+        _tuning_fitted_=estimator.tuning,
     )
     estimator.set_runtime(runtime)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,9 +22,15 @@ MAX_CACHED_TOKENS = 20_000_000
 _TOKENIZE_CHUNK = 1024
 _TRUNCATION_LOCK = threading.Lock()
 
+#: What a cache is keyed by: how the text was processed (e.g. a TokenizationSpec), and the text.
+CacheKey = tuple[Hashable, str]
+
 
 class TokenCache:
     """A least-recently-used map ``(spec, text) -> token ids``, bounded in tokens.
+
+    Any per-text array can be cached the same way (``tuning="head"`` keeps pooled features in
+    one, bounded in values); the bound counts the arrays' lengths.
 
     Parameters
     ----------
@@ -34,7 +40,7 @@ class TokenCache:
 
     def __init__(self, max_tokens: int = MAX_CACHED_TOKENS) -> None:
         self.max_tokens = max_tokens
-        self._entries: OrderedDict[tuple[TokenizationSpec, str], np.ndarray] = OrderedDict()
+        self._entries: OrderedDict[CacheKey, np.ndarray] = OrderedDict()
         self._n_tokens = 0
         self._lock = threading.Lock()
 
@@ -46,7 +52,7 @@ class TokenCache:
         """Tokens held now."""
         return self._n_tokens
 
-    def get(self, key: tuple[TokenizationSpec, str]) -> np.ndarray | None:
+    def get(self, key: CacheKey) -> np.ndarray | None:
         """Return the ids cached for ``key`` (and mark them recently used), or None."""
         with self._lock:
             ids = self._entries.get(key)
@@ -54,7 +60,7 @@ class TokenCache:
                 self._entries.move_to_end(key)
             return ids
 
-    def put(self, key: tuple[TokenizationSpec, str], ids: np.ndarray) -> None:
+    def put(self, key: CacheKey, ids: np.ndarray) -> None:
         """Cache ``ids`` for ``key``, evicting the oldest entries beyond ``max_tokens``."""
         with self._lock:
             if key in self._entries:

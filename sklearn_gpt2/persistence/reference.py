@@ -1,0 +1,169 @@
+"""Saving by reference: only what a ``"head"`` or ``"lora"`` fit trained, plus its base's identity.
+
+``save_pretrained(directory, base="reference")`` writes ``trained.safetensors`` (the head's
+tensors, and the adapters) and the manifest, which names the base checkpoint and holds a
+SHA-256 fingerprint of its pretrained weights: a few MB instead of the whole model. Loading
+rebuilds the model from the base checkpoint, refuses a base whose weights differ, and names
+the base it needs when it cannot be loaded. Nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+
+from ..models.checkpoint import load_checkpoint
+from ..models.sequence import head_name
+from .directory_codec import (
+    MANIFEST,
+    TRAINED_FILE,
+    _params_to_json,
+    estimator_from_manifest,
+    file_digest,
+    load_tensors_file,
+    saving_into,
+    warn_callbacks_not_saved,
+    write_manifest,
+)
+from .state import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    FittedState,
+    check_tuning_unchanged,
+    encode_classes,
+    history_to_json,
+    library_versions,
+    restore,
+)
+
+
+def weights_sha256(model: torch.nn.Module) -> str:
+    """SHA-256 of a model's pretrained weights: every tensor but the head's and the adapters'.
+
+    Adapter-wrapped layers (``...c_attn.base_layer.weight``) count under their plain names, so
+    a LoRA model and its base checkpoint have the same fingerprint.
+    """
+    skip = head_name(model) + "."
+    sha = hashlib.sha256()
+    for name, tensor in sorted(
+        (name.replace(".base_layer.", "."), tensor)
+        for name, tensor in model.state_dict().items()
+        if "lora_" not in name and not name.startswith(skip)
+    ):
+        sha.update(name.encode())
+        sha.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy())
+    return sha.hexdigest()
+
+
+def _base_location(name: str | os.PathLike[str]) -> str:
+    path = Path(name)
+    return str(path.resolve()) if path.is_dir() else os.fspath(name)
+
+
+def save_by_reference(estimator: Any, directory: str | os.PathLike[str]) -> Path:
+    """Write only what ``estimator`` trained, with its base checkpoint's name and fingerprint."""
+    check_tuning_unchanged(estimator)
+    mode = estimator._tuning_mode()
+    if not mode.saves_by_reference:
+        raise ValueError(
+            f"save_pretrained(base='reference') saves only what was trained, for "
+            f"tuning='head' or 'lora'; this classifier has tuning={estimator.tuning!r}, which "
+            f"trains every weight. Use save_pretrained(directory)."
+        )
+    warn_callbacks_not_saved(estimator)
+    params = _params_to_json(estimator.get_params(deep=False))
+    model = estimator.module_.model
+    base = {
+        "model_name_or_path": _base_location(estimator.model_name_or_path),
+        "weights_sha256": weights_sha256(model),
+        "model_type": model.config.model_type,
+    }
+    with saving_into(directory) as staging:
+        tensors = {
+            k: v.detach().cpu().contiguous()
+            for k, v in mode.trained_tensors(estimator.module_).items()
+        }
+        save_file(tensors, staging / TRAINED_FILE)
+        manifest = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "estimator": type(estimator).__name__,
+            "head": estimator._head,
+            "params": params,
+            "classes": encode_classes(estimator.classes_),
+            "seed": int(estimator._seed_),
+            "extra": estimator._fitted_extra(),
+            "history": json.loads(history_to_json(estimator.history_)),
+            "versions": library_versions(),
+            "files": {TRAINED_FILE: file_digest(staging / TRAINED_FILE)},
+            "base": base,
+        }
+        write_manifest(staging, manifest)
+    return Path(directory)
+
+
+def load_by_reference(
+    cls: type, directory: Path, manifest: dict[str, Any], base: str | os.PathLike[str] | None
+) -> Any:
+    """Rebuild a classifier saved by reference on its base checkpoint (checked by fingerprint)."""
+    saved = manifest["base"]
+    if not isinstance(saved, dict) or not isinstance(saved.get("weights_sha256"), str):
+        raise ValueError(f"{directory / MANIFEST} is corrupt: its 'base' field is malformed.")
+    expected_name, expected_sha = str(saved.get("model_name_or_path")), saved["weights_sha256"]
+    location = os.fspath(base) if base is not None else expected_name
+    needs = (
+        f"{directory} holds only what was trained (saved with base='reference'); it needs its "
+        f"base checkpoint {expected_name!r} (weights SHA-256 {expected_sha[:16]}...)"
+    )
+    manifest = {**manifest, "params": {**manifest["params"], "model_name_or_path": location}}
+    estimator, classes, runtime = estimator_from_manifest(cls, directory, manifest)
+    try:
+        checkpoint = load_checkpoint(location)
+        model = checkpoint.fresh_model(
+            manifest["head"],
+            num_labels=len(classes),
+            id2label={index: str(label) for index, label in enumerate(classes)},
+        )
+    except OSError as error:
+        raise FileNotFoundError(
+            f"{needs}, which could not be loaded from {location!r}. Pass "
+            f"from_pretrained(directory, base=...) with where that checkpoint is now.\n{error}"
+        ) from error
+    actual = weights_sha256(model)
+    if actual != expected_sha:
+        raise ValueError(
+            f"{needs}, but the checkpoint at {location!r} has different weights (SHA-256 "
+            f"{actual[:16]}...). Load it with the base it was trained on."
+        )
+    model.eval()
+    tensors = load_tensors_file(directory / TRAINED_FILE)
+    restore(
+        estimator,
+        FittedState(
+            estimator=cls.__name__,
+            params=manifest["params"],
+            classes=classes,
+            seed=manifest["seed"],
+            history=manifest["history"],
+            head=manifest["head"],
+            model=model,
+            tokenizer=copy.deepcopy(checkpoint.tokenizer),
+            extra=manifest["extra"],
+            adapter=tensors,
+        ),
+        runtime,
+    )
+    trained = set(estimator._tuning_mode().trained_tensors(estimator.module_))
+    if trained != set(tensors):
+        raise ValueError(
+            f"{directory / TRAINED_FILE} does not hold what tuning={estimator.tuning!r} trains "
+            f"(missing: {sorted(trained - set(tensors))[:5]}); the save is incomplete."
+        )
+    return estimator
