@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from _report_extras import memory_section, modes_section, search_section
+from _report_extras import memory_section, modes_section, search_section, zero_shot_section
 from _tools import TOOLS
 
 LABELS = {
@@ -273,6 +273,7 @@ def write_report(results_dir: Path, docs_dir: Path) -> list[Path]:
             "",
         ]
     lines += [*search_section(results), *memory_section(results), *modes_section(results)]
+    lines += zero_shot_section(results)
     docs_dir.mkdir(parents=True, exist_ok=True)
     markdown = docs_dir / "benchmark_results.md"
     markdown.write_text("\n".join(lines).rstrip() + "\n")

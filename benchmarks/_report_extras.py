@@ -125,3 +125,37 @@ def _median(values: list[float]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def zero_shot_section(results: list[dict[str, Any]]) -> list[str]:
+    """GPT2PromptClassifier and skorch's ZeroShotClassifier on the same texts and prompt."""
+    runs = sorted(
+        (r for r in results if r["spec"]["kind"] == "zero_shot"), key=lambda r: r["spec"]["name"]
+    )
+    if not runs:
+        return []
+    spec = runs[0]["spec"]
+    lines = [
+        "## Zero-shot with the language-model head (issue 11)",
+        "",
+        f"GPT-2 shape `{spec['shape']}` (random weights), SST-2 dev texts, prompt "
+        f"`{runs[0]['template']!r}`, batch size "
+        f"{spec['batch_size']}; both tools in one process, alternating over "
+        f"{spec['rounds']} rounds (skorch gets new texts each round: it caches every prompt "
+        "it has scored). Best round of each; agreement on all texts skorch scored.",
+        "",
+        "skorch runs the model in float32 as loaded; ours in the precision shown "
+        '(`precision="auto"` is bfloat16 where the CPU has native bfloat16).',
+        "",
+        "| labels | label tokens | our precision | ours texts/s | skorch texts/s | ratio "
+        "| same top class | max abs difference |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in runs:
+        lines.append(
+            f"| {', '.join(r['label_words'].values())} | {r['label_tokens']} "
+            f"| {r['precision']} | {r['ours_texts_per_s']:.1f} | {r['skorch_texts_per_s']:.2f} "
+            f"| {r['ratio']:.1f}x | {r['same_ranking']:.0%} of {r['n_anchor_texts']} "
+            f"| {r['max_abs_difference']:.1e} |"
+        )
+    return [*lines, ""]

@@ -101,6 +101,10 @@ def main(spec_path: str) -> None:
         from _extras import run_memory
 
         result = run_memory(spec)
+    elif spec["kind"] == "zero_shot":
+        from _zero_shot import run_zero_shot
+
+        result = run_zero_shot(spec)
     elif spec["kind"] == "modes":
         from _extras import run_modes
 

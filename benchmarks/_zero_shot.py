@@ -11,7 +11,10 @@ from _common import cpu_seconds, read_split
 #: The prompt and label words both tools get; skorch scores labels exactly as written, so its
 #: classes carry GPT-2's leading space, which ours adds by itself.
 TEMPLATE = "Review: {text}\nSentiment:"
-LABEL_WORDS = {"negative": "negative", "positive": "positive"}
+LABEL_WORDS = {
+    "one-token": {"negative": "negative", "positive": "positive"},
+    "two-token": {"negative": "very negative", "positive": "very positive"},
+}
 
 
 def _timed(predict: Any, texts: list[str]) -> tuple[np.ndarray, float, float]:
@@ -28,10 +31,11 @@ def run_zero_shot(spec: dict[str, Any]) -> dict[str, Any]:
     from sklearn_gpt2 import GPT2PromptClassifier
 
     texts, labels = read_split(spec["file"], spec["n_texts"], seed=0)
+    words = LABEL_WORDS[spec["labels"]]
     ours = GPT2PromptClassifier(
         spec["checkpoint"],
         template=TEMPLATE,
-        label_words=LABEL_WORDS,
+        label_words=words,
         max_length=spec["max_length"],
         batch_size=spec["batch_size"],
         precision=spec["precision"],
@@ -39,7 +43,7 @@ def run_zero_shot(spec: dict[str, Any]) -> dict[str, Any]:
     model = AutoModelForCausalLM.from_pretrained(spec["checkpoint"]).eval()
     tokenizer = AutoTokenizer.from_pretrained(spec["checkpoint"])
     skorch = ZeroShotClassifier(model=model, tokenizer=tokenizer, prompt=TEMPLATE)
-    skorch.fit(None, [" " + word for word in LABEL_WORDS.values()])
+    skorch.fit(None, [" " + word for word in words.values()])
     ours.predict_proba(texts[:2])  # warm both up: first calls allocate
     skorch.predict_proba(texts[-2:])
     n_anchor = spec["n_anchor_texts"]
@@ -63,6 +67,10 @@ def run_zero_shot(spec: dict[str, Any]) -> dict[str, Any]:
     theirs_all = np.vstack(theirs)
     mine = proba[: len(theirs_all)]
     return {
+        "template": TEMPLATE,
+        "label_words": words,
+        "label_tokens": [len(ids) for ids in ours.label_token_ids_],
+        "precision": ours.runtime_.precision,
         "n_texts": len(texts),
         "n_anchor_texts": len(theirs_all),
         "ours_texts_per_s": best_ours,

@@ -25,6 +25,11 @@ report again::
         --sst2-train 256 --sst2-dev 256 --imdb-train 32 --imdb-test 64
     python benchmarks/run.py --report-only
 
+GPT2PromptClassifier zero-shot against skorch's ZeroShotClassifier (124M shape, minutes)::
+
+    python benchmarks/run.py --tools '' --no-extras --zero-shot-texts 96 \
+        --results-dir benchmarks/results/zero_shot
+
 The training modes on the 124M shape only (about 15 minutes on 2 cores), ratios printed::
 
     python benchmarks/run.py --tools '' --no-extras --modes-texts 64 \
@@ -138,6 +143,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "'lora', 'head', each in its own process, GPT-2 shape --shape); 0 skips it",
     )
     parser.add_argument("--modes-test", type=int, default=64, help="test texts of that comparison")
+    parser.add_argument(
+        "--zero-shot-texts",
+        type=int,
+        default=0,
+        help="SST-2 dev texts GPT2PromptClassifier classifies zero-shot, beside skorch's "
+        "ZeroShotClassifier on a quarter of them per round (GPT-2 shape --shape); 0 skips it",
+    )
     parser.add_argument("--modes-epochs", type=int, default=3, help="epochs of that comparison")
     parser.add_argument(
         "--no-extras", action="store_true", help="skip the grid-search and memory jobs"
@@ -234,11 +246,36 @@ def mode_jobs(args: argparse.Namespace, checkpoint: Path) -> list[dict[str, Any]
     return jobs
 
 
+def zero_shot_jobs(args: argparse.Namespace, checkpoint: Path) -> list[dict[str, Any]]:
+    """GPT2PromptClassifier against skorch's ZeroShotClassifier: one- and two-token labels."""
+    return [
+        {
+            "kind": "zero_shot",
+            "name": f"zero_shot__{labels}__{precision}",
+            "shape": args.shape,
+            "checkpoint": str(checkpoint),
+            "file": "sst2/dev.csv",
+            "n_texts": args.zero_shot_texts,
+            "n_anchor_texts": max(4, args.zero_shot_texts // 4),
+            "labels": labels,
+            "max_length": 128,
+            "batch_size": 32,
+            "precision": precision,
+            "rounds": 3,
+        }
+        for labels in ("one-token", "two-token")
+        # skorch runs the model as loaded (float32); ours also at "auto", its default.
+        for precision in ("float32", "auto")
+    ]
+
+
 def plan(args: argparse.Namespace, checkpoints: dict[str, Path]) -> list[dict[str, Any]]:
     """Every job of this run, as the spec its worker reads."""
     jobs: list[dict[str, Any]] = []
     if args.modes_texts:
         jobs += mode_jobs(args, checkpoints[args.shape])
+    if args.zero_shot_texts:
+        jobs += zero_shot_jobs(args, checkpoints[args.shape])
     for workload in workloads(args) if args.tools else []:
         checkpoint = checkpoints[args.shape]
         model = model_sizes(checkpoint)
@@ -356,7 +393,11 @@ def main(argv: list[str] | None = None) -> int:
         (args.results_dir / "machine.json").write_text(json.dumps(info, indent=1))
         with tempfile.TemporaryDirectory(prefix="gpt2-bench-") as scratch:
             root = args.checkpoint_dir or Path(scratch)
-            shapes = {args.shape} if (args.tools or args.modes_texts) and args.workloads else set()
+            shapes = (
+                {args.shape}
+                if (args.tools or args.modes_texts or args.zero_shot_texts) and args.workloads
+                else set()
+            )
             if not args.no_extras:
                 shapes |= {args.search_shape} if args.search_texts else set()
                 shapes |= {args.memory_shape} if args.memory_texts else set()
@@ -375,9 +416,10 @@ def main(argv: list[str] | None = None) -> int:
                 failures += not run_job(spec, args)
         if failures:
             print(f"{failures} job(s) failed; the report shows the others.")
-    from _report_extras import modes_section
+    from _report_extras import modes_section, zero_shot_section
 
-    print("\n".join(modes_section(load_results(args.results_dir))))
+    results = load_results(args.results_dir)
+    print("\n".join([*modes_section(results), *zero_shot_section(results)]))
     if not args.no_report:
         from _report import write_report
 
