@@ -4,7 +4,8 @@
 (scikit-learn's ``_fit_context`` over an inheritable ``_parameter_constraints`` table), tags,
 ``classes_`` and fitted checks, ``fit`` / ``partial_fit`` / ``predict_proba`` / ``predict``,
 devices and precision (one :class:`Runtime` per fit), persistence (one fitted-state
-description, two codecs) and fault handling. A subclass adds only what is its own:
+description, two codecs: :mod:`.persistable`) and fault handling; ``partial_fit`` is in
+:mod:`.continued`. A subclass adds only what is its own:
 
 * ``_head`` (which kind of model head it loads) and ``initialize_module`` (its module);
 * ``make_dataset`` (its training targets), and ``get_loss`` if it is not cross-entropy;
@@ -18,11 +19,9 @@ by the ``tuning`` parameter; per-text loss weights come from ``sample_weight`` a
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 from numbers import Integral, Real
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,13 +35,17 @@ from skorch import NeuralNet
 from ..models.checkpoint import Checkpoint, load_checkpoint
 from ..text.validation import check_labels, check_texts
 from .constraints import CallbackList, Device
+from .continued import ContinuedTrainingMixin
 from .faults import out_of_memory_error, report_interruption
 from .net import TextNet
+from .persistable import PersistableMixin
 from .runtime import PRECISIONS, Runtime
 from .weights import text_weights
 
 
-class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
+class BaseTextClassifier(  # type: ignore[misc]
+    PersistableMixin, ContinuedTrainingMixin, ClassifierMixin, TextNet
+):
     """Shared machinery of the package's text classifiers (not for direct use)."""
 
     #: The kind of model head the estimator loads from its checkpoint.
@@ -107,97 +110,6 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
     def _check_params(self) -> None:
         """Validate the parameters against ``_parameter_constraints`` (scikit-learn's errors)."""
         self._validate_params()
-
-    # ------------------------------------------------------------------ saving and loading
-    def __getstate__(self) -> dict[str, Any]:
-        # Weights once, as CPU numpy arrays, with the config and tokenizer files; no optimizer
-        # state. See persistence.pickle_codec and docs/persistence.md.
-        from ..persistence.pickle_codec import get_state
-
-        return get_state(self)
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        from ..persistence.pickle_codec import set_state
-
-        set_state(self, state)
-
-    def save_pretrained(self, directory: str | os.PathLike[str], *, base: str = "include") -> Path:
-        """Save the fitted classifier to ``directory`` in a format that needs no pickle.
-
-        The directory holds the weights (``model.safetensors``), the model config (whose
-        ``id2label`` names ``classes_``), the tokenizer files, and ``sklearn_gpt2.json`` with
-        the hyperparameters (``callbacks`` excepted), ``classes_``, the training history, the
-        library versions, a format version and a SHA-256 checksum of every file. Plain
-        transformers opens it with its ``AutoModelFor...`` class and ``AutoTokenizer``
-        (with ``tuning="lora"``, as the backbone without its adapters, which are in
-        ``adapter.safetensors``).
-
-        Parameters
-        ----------
-        directory : str or path-like
-            Where to write; created if needed. Files of an earlier save are overwritten.
-        base : {"include", "reference"}, default="include"
-            ``"include"`` writes the whole model. ``"reference"`` (``tuning="head"`` or
-            ``"lora"`` only) writes only what was trained (``trained.safetensors``: the head,
-            and the adapters) with the base checkpoint's name and a SHA-256 fingerprint of
-            its weights: a few MB instead of the whole model. Loading it needs that base
-            checkpoint, unchanged.
-
-        Returns
-        -------
-        directory : pathlib.Path
-            The directory written, for :meth:`from_pretrained`.
-        """
-        from ..persistence.directory_codec import save_directory
-        from ..persistence.reference import save_by_reference
-
-        check_is_fitted(self)
-        if base == "reference":
-            return save_by_reference(self, directory)
-        if base != "include":
-            raise ValueError(f"base must be 'include' or 'reference'; got {base!r}.")
-        return save_directory(self, directory)
-
-    @classmethod
-    def from_pretrained(
-        cls, directory: str | os.PathLike[str], *, base: str | os.PathLike[str] | None = None
-    ) -> Any:
-        """Load a classifier written by :meth:`save_pretrained`, without unpickling anything.
-
-        The model goes to the GPU when ``device="auto"`` and one is present; a model saved for
-        a GPU loads on the CPU, with a warning, where there is none. Truncated, modified or
-        missing files raise ``ValueError`` or ``FileNotFoundError`` naming the file.
-
-        Parameters
-        ----------
-        directory : str or path-like
-            A directory written by :meth:`save_pretrained`.
-        base : str or path-like, default=None
-            For a directory saved with ``base="reference"``: where the base checkpoint is now
-            (by default, its ``model_name_or_path`` when saved). Its weights must be the ones
-            the classifier was trained on; a different base is refused, naming the expected one.
-
-        Returns
-        -------
-        classifier : estimator of this class
-            A fitted classifier whose ``predict_proba`` equals the saved one's.
-        """
-        from ..persistence.directory_codec import load_directory
-
-        return load_directory(cls, directory, base=base)
-
-    def _fitted_extra(self) -> dict[str, Any]:
-        """The estimator's own fitted state, as JSON-able builtins (saved by both codecs)."""
-        return {}
-
-    def _module_from_saved(self, model: Any, extra: dict[str, Any]) -> torch.nn.Module:
-        """Rebuild ``module_`` around a loaded transformers ``model`` (inverse of the above)."""
-        raise NotImplementedError
-
-    def _check_saved_model(
-        self, model: Any, classes: np.ndarray, manifest: str, weights: str
-    ) -> None:
-        """Refuse a saved model that cannot be this estimator's (nothing to check by default)."""
 
     # ------------------------------------------------------------------ fitting
     @property
@@ -272,90 +184,6 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
     def _prepare_fit(self, texts: list[str], label_indices: np.ndarray) -> None:
         """What an estimator learns before training (nothing by default)."""
 
-    def partial_fit(
-        self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None, **fit_params: Any
-    ) -> Any:
-        """Train the fitted model for ``max_epochs`` more epochs, without starting over.
-
-        Unlike :meth:`fit`, the weights are not reset to the checkpoint; the learning-rate
-        schedule restarts from ``lr``. Parameters changed with ``set_params`` since the last
-        call (``lr``, ``weight_decay``, ``max_grad_norm``, ``device``, ``precision``,
-        ``batch_size``, ``max_epochs``, ...) apply. An unfitted estimator is fitted from the
-        checkpoint, as by :meth:`fit`. A loaded classifier (joblib or :meth:`from_pretrained`)
-        starts with a fresh optimizer, since its optimizer state is not saved.
-
-        The call is all or nothing: every input is checked before anything changes, and if
-        training fails (an error, a non-finite loss, an interrupt, out of memory) the weights,
-        optimizer state and history are restored to what they were before the call.
-
-        Parameters
-        ----------
-        X : iterable of str
-            Training texts.
-        y : array-like of shape (n_samples,)
-            Labels, each one of ``classes_``.
-        classes : array-like, default=None
-            Accepted for scikit-learn compatibility; when given, it must equal ``classes_``.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each text's loss, as in :meth:`fit`.
-        **fit_params : dict
-            Checked as by :meth:`fit`.
-
-        Returns
-        -------
-        self : estimator
-            The estimator, trained further.
-        """
-        if not self.__sklearn_is_fitted__():
-            return self.fit(X, y, sample_weight=sample_weight, **fit_params)
-        self._check_params()
-        self._check_fit_params(fit_params)
-        texts = check_texts(X)
-        labels = check_labels(y, len(texts), estimator=type(self).__name__)
-        known = self.classes_.tolist()
-        if classes is not None and sorted(np.unique(np.asarray(classes)).tolist()) != known:
-            raise ValueError(f"classes={list(classes)!r} differs from classes_={known!r}.")
-        unknown = sorted({label for label in labels.tolist() if label not in known}, key=str)
-        if unknown:
-            raise ValueError(
-                f"y contains labels the classifier was not fitted with: {unknown[:5]!r}. "
-                f"partial_fit continues training on classes_={known!r}; call fit to start "
-                f"over with new classes."
-            )
-        fitted_tuning = vars(self).get("_tuning_fitted_", self.tuning)
-        if self.tuning != fitted_tuning:
-            raise ValueError(
-                f"partial_fit continues the fitted tuning={fitted_tuning!r}; the "
-                f"parameter is now tuning={self.tuning!r}. Call fit to start over in that mode."
-            )
-        label_indices = np.searchsorted(self.classes_, labels)
-        weights = text_weights(sample_weight, self.class_weight, self.classes_, label_indices)
-        self._check_max_length(getattr(self.module_.model.config, "n_positions", None))
-        self._check_validation_split(label_indices)
-        Runtime.resolve(self.device, self.precision)  # a bad device fails before any change
-        snapshot = self._snapshot()
-        try:
-            self.refresh_runtime()
-            if getattr(self, "optimizer_", None) is None:
-                # A loaded classifier: its optimizer and callbacks were not saved.
-                self._initialize_virtual_params()
-                self._initialize_callbacks()
-                self._initialize_optimizer()
-            self._follow_params()
-            self._run_training(texts, label_indices, weights)
-            if getattr(self, "_interrupted_", False):
-                raise KeyboardInterrupt("partial_fit was interrupted")
-        except BaseException as error:
-            self._restore(snapshot)
-            if isinstance(error, torch.OutOfMemoryError):
-                raise out_of_memory_error(error, self, "fit") from error
-            if _can_rewrap(error):
-                note = "partial_fit failed; the classifier is as it was before the call."
-                raise type(error)(f"{error}\n{note}") from error
-            raise
-        self.optimizer_.zero_grad(set_to_none=True)
-        return self
-
     def _check_fit_params(self, fit_params: dict[str, Any]) -> None:
         # skorch would pass them to the module's forward, which takes none of them.
         if fit_params:
@@ -393,46 +221,6 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
                 f"{n_valid} held out and {n_texts - n_valid} to train on, fewer than the "
                 f"{len(self.classes_)} classes; use more texts or another validation_fraction."
             )
-
-    def _snapshot(self) -> dict[str, Any]:
-        """What a failed ``partial_fit`` restores: weights, optimizer state, history, runtime."""
-        optimizer = getattr(self, "optimizer_", None)
-        return {
-            "weights": {k: v.detach().clone() for k, v in self.module_.state_dict().items()},
-            "optimizer": None if optimizer is None else copy.deepcopy(optimizer.state_dict()),
-            "history": copy.deepcopy(self.history_),
-            "runtime": (self.runtime_, getattr(self, "_runtime_params_", None)),
-        }
-
-    def _restore(self, snapshot: dict[str, Any]) -> None:
-        runtime, requested = snapshot["runtime"]
-        self.module_.to(runtime.device)
-        self.module_.load_state_dict(snapshot["weights"])
-        if snapshot["optimizer"] is None:
-            vars(self).pop("optimizer_", None)
-            self._optimizers = []
-        else:
-            self.optimizer_.load_state_dict(snapshot["optimizer"])
-        vars(self).update(
-            history_=snapshot["history"], runtime_=runtime, _runtime_params_=requested
-        )
-
-    def _follow_params(self) -> None:
-        """Apply ``callbacks``, ``lr``, ``weight_decay`` and the runtime as they are now."""
-        if self.callbacks is not getattr(self, "_callbacks_used_", None):
-            self._initialize_callbacks()
-            self._callbacks_used_ = self.callbacks
-        decay_group, _ = self.optimizer_.param_groups
-        decay_group["weight_decay"] = self.weight_decay
-        for group in self.optimizer_.param_groups:
-            # The LR schedule starts from initial_lr: it must be the current lr.
-            group["lr"] = group["initial_lr"] = self.lr
-        device = self.runtime_.device
-        for state in self.optimizer_.state.values():
-            for key, value in state.items():
-                if isinstance(value, torch.Tensor) and key != "step":
-                    state[key] = value.to(device)
-        self.grad_scaler_ = self.runtime_.grad_scaler()
 
     def _run_training(
         self, texts: list[str], label_indices: np.ndarray, weights: np.ndarray | None
@@ -560,15 +348,3 @@ class BaseTextClassifier(ClassifierMixin, TextNet):  # type: ignore[misc]
             Accuracy: the fraction of texts whose predicted label equals ``y``.
         """
         return float(ClassifierMixin.score(self, X, y, sample_weight=sample_weight))
-
-
-def _can_rewrap(error: BaseException) -> bool:
-    """Whether ``type(error)(message)`` rebuilds the error (plain exceptions do)."""
-    return type(error) in (
-        ValueError,
-        TypeError,
-        RuntimeError,
-        FloatingPointError,
-        KeyboardInterrupt,
-        OSError,
-    )

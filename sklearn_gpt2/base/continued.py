@@ -1,0 +1,159 @@
+"""``partial_fit``: more training of a fitted estimator, all or nothing, following set_params.
+
+Every check that ``fit`` makes comes first; the weights, optimizer state and history are
+snapshotted, and restored if anything fails during training (an error, a non-finite loss, an
+interrupt, out of memory). Parameters changed with ``set_params`` apply to the call.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..text.validation import check_labels, check_texts
+from .faults import out_of_memory_error
+from .runtime import Runtime
+from .weights import text_weights
+
+
+class ContinuedTrainingMixin:
+    """``partial_fit`` for the package's estimators (mixed into ``BaseTextClassifier``)."""
+
+    def partial_fit(
+        self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None, **fit_params: Any
+    ) -> Any:
+        """Train the fitted model for ``max_epochs`` more epochs, without starting over.
+
+        Unlike :meth:`fit`, the weights are not reset to the checkpoint; the learning-rate
+        schedule restarts from ``lr``. Parameters changed with ``set_params`` since the last
+        call (``lr``, ``weight_decay``, ``max_grad_norm``, ``device``, ``precision``,
+        ``batch_size``, ``max_epochs``, ...) apply. An unfitted estimator is fitted from the
+        checkpoint, as by :meth:`fit`. A loaded classifier (joblib or :meth:`from_pretrained`)
+        starts with a fresh optimizer, since its optimizer state is not saved.
+
+        The call is all or nothing: every input is checked before anything changes, and if
+        training fails (an error, a non-finite loss, an interrupt, out of memory) the weights,
+        optimizer state and history are restored to what they were before the call.
+
+        Parameters
+        ----------
+        X : iterable of str
+            Training texts.
+        y : array-like of shape (n_samples,)
+            Labels, each one of ``classes_``.
+        classes : array-like, default=None
+            Accepted for scikit-learn compatibility; when given, it must equal ``classes_``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each text's loss, as in :meth:`fit`.
+        **fit_params : dict
+            Checked as by :meth:`fit`.
+
+        Returns
+        -------
+        self : estimator
+            The estimator, trained further.
+        """
+        if not self.__sklearn_is_fitted__():
+            return self.fit(X, y, sample_weight=sample_weight, **fit_params)
+        self._check_params()
+        self._check_fit_params(fit_params)
+        texts = check_texts(X)
+        labels = check_labels(y, len(texts), estimator=type(self).__name__)
+        known = self.classes_.tolist()
+        if classes is not None and sorted(np.unique(np.asarray(classes)).tolist()) != known:
+            raise ValueError(f"classes={list(classes)!r} differs from classes_={known!r}.")
+        unknown = sorted({label for label in labels.tolist() if label not in known}, key=str)
+        if unknown:
+            raise ValueError(
+                f"y contains labels the classifier was not fitted with: {unknown[:5]!r}. "
+                f"partial_fit continues training on classes_={known!r}; call fit to start "
+                f"over with new classes."
+            )
+        fitted_tuning = vars(self).get("_tuning_fitted_", self.tuning)
+        if self.tuning != fitted_tuning:
+            raise ValueError(
+                f"partial_fit continues the fitted tuning={fitted_tuning!r}; the "
+                f"parameter is now tuning={self.tuning!r}. Call fit to start over in that mode."
+            )
+        label_indices = np.searchsorted(self.classes_, labels)
+        weights = text_weights(sample_weight, self.class_weight, self.classes_, label_indices)
+        self._check_max_length(getattr(self.module_.model.config, "n_positions", None))
+        self._check_validation_split(label_indices)
+        Runtime.resolve(self.device, self.precision)  # a bad device fails before any change
+        snapshot = self._snapshot()
+        try:
+            self.refresh_runtime()
+            if getattr(self, "optimizer_", None) is None:
+                # A loaded classifier: its optimizer and callbacks were not saved.
+                self._initialize_virtual_params()
+                self._initialize_callbacks()
+                self._initialize_optimizer()
+            self._follow_params()
+            self._run_training(texts, label_indices, weights)
+            if getattr(self, "_interrupted_", False):
+                raise KeyboardInterrupt("partial_fit was interrupted")
+        except BaseException as error:
+            self._restore(snapshot)
+            if isinstance(error, torch.OutOfMemoryError):
+                raise out_of_memory_error(error, self, "fit") from error
+            if _can_rewrap(error):
+                note = "partial_fit failed; the classifier is as it was before the call."
+                raise type(error)(f"{error}\n{note}") from error
+            raise
+        self.optimizer_.zero_grad(set_to_none=True)
+        return self
+
+    def _snapshot(self) -> dict[str, Any]:
+        """What a failed ``partial_fit`` restores: weights, optimizer state, history, runtime."""
+        optimizer = getattr(self, "optimizer_", None)
+        return {
+            "weights": {k: v.detach().clone() for k, v in self.module_.state_dict().items()},
+            "optimizer": None if optimizer is None else copy.deepcopy(optimizer.state_dict()),
+            "history": copy.deepcopy(self.history_),
+            "runtime": (self.runtime_, getattr(self, "_runtime_params_", None)),
+        }
+
+    def _restore(self, snapshot: dict[str, Any]) -> None:
+        runtime, requested = snapshot["runtime"]
+        self.module_.to(runtime.device)
+        self.module_.load_state_dict(snapshot["weights"])
+        if snapshot["optimizer"] is None:
+            vars(self).pop("optimizer_", None)
+            self._optimizers = []
+        else:
+            self.optimizer_.load_state_dict(snapshot["optimizer"])
+        vars(self).update(
+            history_=snapshot["history"], runtime_=runtime, _runtime_params_=requested
+        )
+
+    def _follow_params(self) -> None:
+        """Apply ``callbacks``, ``lr``, ``weight_decay`` and the runtime as they are now."""
+        if self.callbacks is not getattr(self, "_callbacks_used_", None):
+            self._initialize_callbacks()
+            self._callbacks_used_ = self.callbacks
+        decay_group, _ = self.optimizer_.param_groups
+        decay_group["weight_decay"] = self.weight_decay
+        for group in self.optimizer_.param_groups:
+            # The LR schedule starts from initial_lr: it must be the current lr.
+            group["lr"] = group["initial_lr"] = self.lr
+        device = self.runtime_.device
+        for state in self.optimizer_.state.values():
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor) and key != "step":
+                    state[key] = value.to(device)
+        self.grad_scaler_ = self.runtime_.grad_scaler()
+
+
+def _can_rewrap(error: BaseException) -> bool:
+    """Whether ``type(error)(message)`` rebuilds the error (plain exceptions do)."""
+    return type(error) in (
+        ValueError,
+        TypeError,
+        RuntimeError,
+        FloatingPointError,
+        KeyboardInterrupt,
+        OSError,
+    )
