@@ -272,7 +272,7 @@ class Ours(_Tool):
 def _auto_precision() -> str:
     """What ``precision="auto"`` runs in on this CPU, to measure the matching ceiling."""
     try:
-        from sklearn_gpt2._precision import resolve_precision
+        from sklearn_gpt2.base.runtime import resolve_precision
     except ImportError:  # the helper moved: fall back to the rule it implements
         from _common import cpu_flags
 

@@ -119,6 +119,7 @@ class GPT2SequenceClassifier(BaseTextClassifier):
     """
 
     _head: ClassVar[str] = "sequence-classification"
+    _refit_only: ClassVar[tuple[str, ...]] = ("tuning", "lora_rank")
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **BaseTextClassifier._parameter_constraints,
         "tuning": [StrOptions(set(TUNING_MODES))],

@@ -103,6 +103,7 @@ class GPT2PromptClassifier(BaseTextClassifier):
     """
 
     _head: ClassVar[str] = "causal-lm"
+    _refit_only: ClassVar[tuple[str, ...]] = ("template", "label_words", "n_shots")
     #: Not a parameter: prompts are not split off for validation.
     validation_fraction = None
 
@@ -296,24 +297,17 @@ class GPT2PromptClassifier(BaseTextClassifier):
     ) -> torch.Tensor:
         """Cross-entropy of the next token, on label tokens only (float32).
 
-        With ``sample_weight``, each text's mean loss over its label tokens is weighted.
+        With ``sample_weight`` or ``class_weight``, each text's loss is weighted.
         """
         logits = y_pred[:, :-1].float()
         targets = y_true[:, 1:].to(logits.device)
-        weights = vars(self).get("_loss_weights_")
-        if weights is None or not isinstance(X, dict):
-            return torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]),
-                targets.reshape(-1),
-                ignore_index=IGNORE_INDEX,
-            )
         per_token = torch.nn.functional.cross_entropy(
             logits.transpose(1, 2), targets, ignore_index=IGNORE_INDEX, reduction="none"
         )
+        # Each text's mean over its label tokens, so a long label word counts as much as a
+        # short one, with or without weights.
         counted = (targets != IGNORE_INDEX).sum(-1).clamp_min(1)
-        per_text = per_token.sum(-1) / counted
-        w = weights[X["text_index"]].to(per_text.device)
-        return (w * per_text).sum() / w.sum().clamp_min(torch.finfo(w.dtype).tiny)
+        return self.weighted_mean(per_token.sum(-1) / counted, X)
 
     def evaluation_step(self, batch: Any, training: bool = False) -> torch.Tensor:
         """Label scores of one batch of prompts."""

@@ -7,7 +7,7 @@ import runpy
 import subprocess
 import sys
 import textwrap
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, version
 from pathlib import Path
 
 import joblib
@@ -374,7 +374,7 @@ def test_module_and_console_script_entry_points(monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_module("sklearn_gpt2", run_name="__main__")
     assert exit_info.value.code == 0
-    assert "sklearn-gpt2 0.1.0" in capsys.readouterr().out
+    assert f"sklearn-gpt2 {version('sklearn-gpt2')}" in capsys.readouterr().out
     scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
     assert scripts.get("sklearn-gpt2") == "sklearn_gpt2._cli:main"
 

@@ -250,3 +250,11 @@ def test_sample_weight_steers_prompt_tuning(tiny_lm, cue_sentences):
     )
     with pytest.raises(ValueError, match="sample_weight"):
         make(tiny_lm, **params).fit(X, y, sample_weight=[1.0] * 3)
+
+
+def test_partial_fit_refuses_a_new_prompt(tiny_lm, cue_sentences):
+    X, y = cue_sentences
+    clf = make(tiny_lm, max_epochs=1, batch_size=16).fit(X, y)
+    clf.set_params(template="{text} so it was")
+    with pytest.raises(ValueError, match="fitted with template="):
+        clf.partial_fit(X, y)

@@ -263,3 +263,46 @@ def test_partial_fit_follows_set_params(make_classifier, tiny_gpt2, demo_data):
     assert decay["weight_decay"] == 0.3 and no_decay["weight_decay"] == 0.0
     with pytest.raises(TypeError, match="unexpected keyword arguments \\['foo'\\]"):
         clf.partial_fit(X, y, foo=1)
+
+
+def test_folders_in_the_target_survive_a_resave(saved, fitted):
+    directory, expected = saved
+    (directory / "notes").mkdir()
+    (directory / "notes" / "run.txt").write_text("kept")
+    fitted.save_pretrained(directory)
+    assert (directory / "notes" / "run.txt").read_text() == "kept"
+    assert_intact(directory, expected)
+
+
+def test_parameters_that_define_the_fit_cannot_change_before_partial_fit_or_save(
+    make_classifier, tiny_gpt2, demo_data, tmp_path
+):
+    X, y = demo_data
+    clf = make_classifier(tiny_gpt2, tuning="lora", lora_rank=4).fit(X, y)
+    clf.set_params(lora_rank=8)
+    with pytest.raises(ValueError, match="fitted with lora_rank=4 but its parameters are now"):
+        clf.partial_fit(X, y)
+    with pytest.raises(ValueError, match="lora_rank=8"):
+        clf.save_pretrained(tmp_path / "model")
+    clf.set_params(lora_rank=4).partial_fit(X, y)  # set back: both work again
+    GPT2SequenceClassifier.from_pretrained(clf.save_pretrained(tmp_path / "model"))
+
+
+def test_partial_fit_rebuilds_callbacks_for_a_new_warmup_ratio(
+    make_classifier, tiny_gpt2, demo_data
+):
+    X, y = demo_data
+    clf = make_classifier(tiny_gpt2, warmup_ratio=0.0).fit(X, y)
+    clf.set_params(warmup_ratio=0.5).partial_fit(X, y)
+    assert dict(clf.callbacks_)["lr_schedule"].warmup_ratio == 0.5
+
+
+def test_a_first_partial_fit_missing_a_named_class_is_refused(
+    make_classifier, tiny_gpt2, demo_data
+):
+    X, y = demo_data
+    positives = [text for text, label in zip(X, y, strict=True) if label == "positive"][:4]
+    with pytest.raises(ValueError, match="no text of the classes \\['negative'\\]"):
+        make_classifier(tiny_gpt2).partial_fit(
+            positives, ["positive"] * 4, classes=["negative", "positive"]
+        )

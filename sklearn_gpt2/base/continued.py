@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..persistence.state import check_tuning_unchanged
 from ..text.validation import check_labels, check_texts
 from .faults import out_of_memory_error
 from .runtime import Runtime
@@ -57,6 +58,18 @@ class ContinuedTrainingMixin:
             The estimator, trained further.
         """
         if not self.__sklearn_is_fitted__():
+            if classes is not None:
+                missing = sorted(
+                    set(np.unique(np.asarray(classes)).tolist())
+                    - set(np.unique(check_labels(y, len(check_texts(X)))).tolist()),
+                    key=str,
+                )
+                if missing:
+                    raise ValueError(
+                        f"The first partial_fit learns classes_ from y, which has no text of "
+                        f"the classes {missing!r} named in classes=. Include at least one text "
+                        f"of every class in the first call."
+                    )
             return self.fit(X, y, sample_weight=sample_weight, **fit_params)
         self._check_params()
         self._check_fit_params(fit_params)
@@ -72,15 +85,13 @@ class ContinuedTrainingMixin:
                 f"partial_fit continues training on classes_={known!r}; call fit to start "
                 f"over with new classes."
             )
-        fitted_tuning = vars(self).get("_tuning_fitted_", self.tuning)
-        if self.tuning != fitted_tuning:
-            raise ValueError(
-                f"partial_fit continues the fitted tuning={fitted_tuning!r}; the "
-                f"parameter is now tuning={self.tuning!r}. Call fit to start over in that mode."
-            )
+        check_tuning_unchanged(self, action="partial_fit")
         label_indices = np.searchsorted(self.classes_, labels)
         weights = text_weights(sample_weight, self.class_weight, self.classes_, label_indices)
-        self._check_max_length(getattr(self.module_.model.config, "n_positions", None))
+        config = self.module_.model.config
+        self._check_max_length(
+            getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+        )
         self._check_validation_split(label_indices)
         Runtime.resolve(self.device, self.precision)  # a bad device fails before any change
         snapshot = self._snapshot()
@@ -131,9 +142,9 @@ class ContinuedTrainingMixin:
 
     def _follow_params(self) -> None:
         """Apply ``callbacks``, ``lr``, ``weight_decay`` and the runtime as they are now."""
-        if self.callbacks is not getattr(self, "_callbacks_used_", None):
+        if self._callback_settings() != getattr(self, "_callbacks_used_", None):
             self._initialize_callbacks()
-            self._callbacks_used_ = self.callbacks
+            self._callbacks_used_ = self._callback_settings()
         decay_group, _ = self.optimizer_.param_groups
         decay_group["weight_decay"] = self.weight_decay
         for group in self.optimizer_.param_groups:

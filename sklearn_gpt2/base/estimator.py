@@ -48,6 +48,10 @@ class BaseTextClassifier(  # type: ignore[misc]
 ):
     """Shared machinery of the package's text classifiers (not for direct use)."""
 
+    #: Parameters that define what a fit built: changing one needs a new fit (partial_fit and
+    #: saving refuse a change).
+    _refit_only: ClassVar[tuple[str, ...]] = ("tuning",)
+
     #: The kind of model head the estimator loads from its checkpoint.
     _head: ClassVar[str] = "sequence-classification"
 
@@ -132,7 +136,8 @@ class BaseTextClassifier(  # type: ignore[misc]
             batch's losses), multiplied by ``class_weight``. In a ``Pipeline``, request it
             with ``set_fit_request(sample_weight=True)`` under metadata routing.
         **fit_params : dict
-            Passed on to skorch's ``fit``.
+            None are accepted (skorch would pass them to the module); an unknown keyword
+            raises ``TypeError``.
 
         Returns
         -------
@@ -176,6 +181,10 @@ class BaseTextClassifier(  # type: ignore[misc]
             self._forget_fit()
             raise
         return self._train(texts, label_indices, weights=weights)
+
+    def _callback_settings(self) -> tuple[Any, ...]:
+        # The parameters the callbacks are built from: a change rebuilds them in partial_fit.
+        return (id(self.callbacks), self.warmup_ratio, self.verbose)
 
     def _head_outputs(self) -> int | None:
         """Outputs of the head the checkpoint is loaded with (None: the checkpoint's own)."""
@@ -248,7 +257,7 @@ class BaseTextClassifier(  # type: ignore[misc]
             with torch.random.fork_rng(devices=self.runtime_.cuda_devices):
                 torch.manual_seed(self._seed_)
                 self.initialize()
-            self._callbacks_used_ = self.callbacks
+            self._callbacks_used_ = self._callback_settings()
             if self.max_epochs > 0:
                 self._run_training(texts, label_indices, weights)
         except torch.OutOfMemoryError as error:
@@ -260,6 +269,8 @@ class BaseTextClassifier(  # type: ignore[misc]
         finally:
             self.__dict__.pop("_loss_weights_", None)
         self.__dict__["_tuning_fitted_"] = self.tuning
+        params = self.get_params(deep=False)
+        self.__dict__["_fitted_params_"] = {name: params[name] for name in self._refit_only}
         # The last step's gradients are no longer needed: free their memory (a model's worth)
         # before prediction; the optimizer keeps its state for partial_fit.
         self.optimizer_.zero_grad(set_to_none=True)

@@ -249,10 +249,16 @@ class TextNet(NeuralNet):  # type: ignore[misc]
         of the batch's per-text losses (each row looks its text's weight up by index).
         """
         y_true = y_true.to(self.runtime_.device)
-        weights = vars(self).get("_loss_weights_")
-        if weights is None or not isinstance(X, dict) or "text_index" not in X:
+        if vars(self).get("_loss_weights_") is None:
             return self.criterion_(y_pred.float(), y_true)
         losses = torch.nn.functional.cross_entropy(y_pred.float(), y_true, reduction="none")
+        return self.weighted_mean(losses, X)
+
+    def weighted_mean(self, losses: torch.Tensor, X: Any) -> torch.Tensor:
+        """The batch's mean per-text loss, weighted when the fit has weights."""
+        weights = vars(self).get("_loss_weights_")
+        if weights is None or not isinstance(X, dict) or "text_index" not in X:
+            return losses.mean()
         w = weights[X["text_index"]].to(losses.device)
         # A batch whose weights are all zero contributes nothing (rather than 0/0).
         return (w * losses).sum() / w.sum().clamp_min(torch.finfo(w.dtype).tiny)

@@ -244,7 +244,10 @@ def load_checkpoint(name_or_path: str | os.PathLike[str]) -> Checkpoint:
         max_positions = getattr(config, "n_positions", None) or getattr(
             config, "max_position_embeddings", None
         )
-        checkpoint = Checkpoint(name, key, tokenizer, decoder, max_positions)
+        # A directory is remembered by its absolute path: the weights of another head are read
+        # later, and must come from the same files even if the working directory changed.
+        location = str(Path(name).resolve()) if Path(name).is_dir() else name
+        checkpoint = Checkpoint(location, key, tokenizer, decoder, max_positions)
         _CHECKPOINTS[key] = checkpoint
         return checkpoint
 

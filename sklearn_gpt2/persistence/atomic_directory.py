@@ -64,8 +64,8 @@ def replacing_directory(target: Path, keep: frozenset[str] = frozenset()) -> Ite
     target : pathlib.Path
         The directory to (re)place. A file of that name is refused before anything is written.
     keep : frozenset of str, default=frozenset()
-        Names of files in the old ``target`` to carry over (files the package did not write,
-        such as a log), unless the new save writes a file of the same name.
+        Names of files and folders in the old ``target`` to carry over (what the package did
+        not write, such as a log), unless the new save writes one of the same name.
     """
     if target.exists() and not target.is_dir():
         raise NotADirectoryError(
@@ -80,8 +80,12 @@ def replacing_directory(target: Path, keep: frozenset[str] = frozenset()) -> Ite
     try:
         yield staging
         for name in keep:
-            if (target / name).is_file() and not (staging / name).exists():
-                shutil.copy2(target / name, staging / name)
+            if (staging / name).exists():
+                continue
+            if (target / name).is_dir():
+                shutil.copytree(target / name, staging / name, symlinks=True)
+            elif (target / name).exists():
+                shutil.copy2(target / name, staging / name, follow_symlinks=False)
         _swap_in(staging, target)
     except Exception as error:
         shutil.rmtree(staging, ignore_errors=True)

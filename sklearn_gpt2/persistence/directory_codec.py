@@ -40,6 +40,7 @@ from .state import (
     FittedState,
     build_model,
     check_classes,
+    check_finite,
     decode_classes,
     describe,
     encode_classes,
@@ -130,15 +131,13 @@ def manifest_digest(manifest: dict[str, Any]) -> str:
 
 
 def _unlisted_files(directory: Path) -> frozenset[str]:
-    """Files in an earlier save's directory that the package did not write (kept on resave)."""
+    """What an earlier save's directory holds that the package did not write (kept on resave)."""
     if not directory.is_dir():
         return frozenset()
     listed: set[str] = {MANIFEST}
     with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
         listed |= set(json.loads((directory / MANIFEST).read_text(encoding="utf-8"))["files"])
-    return frozenset(
-        path.name for path in directory.iterdir() if path.is_file() and path.name not in listed
-    )
+    return frozenset(path.name for path in directory.iterdir() if path.name not in listed)
 
 
 def save_directory(estimator: Any, directory: str | os.PathLike[str]) -> Path:
@@ -239,11 +238,13 @@ def check_files(directory: Path, files: dict[str, Any]) -> None:
 def load_tensors_file(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of one safetensors file, or a ValueError naming it."""
     try:
-        return load_file(path, device="cpu")
+        tensors = load_file(path, device="cpu")
     except (SafetensorError, OSError, ValueError) as error:
         raise ValueError(
             f"{path} is corrupt or incomplete (not a readable safetensors file: {error})."
         ) from None
+    check_finite(tensors, str(path))
+    return tensors
 
 
 def _load_weights(directory: Path, listed: dict[str, Any]) -> tuple[dict[str, torch.Tensor], str]:
@@ -262,14 +263,7 @@ def _load_weights(directory: Path, listed: dict[str, Any]) -> tuple[dict[str, to
     weights: dict[str, torch.Tensor] = {}
     for shard in shards:
         weights.update(load_tensors_file(shard))
-    where = str(shards[0] if len(shards) == 1 else index)
-    for name, tensor in weights.items():
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise ValueError(
-                f"{where} holds non-finite values (NaN or infinity) in {name}: the model would "
-                f"predict NaN. Refit and save it again."
-            )
-    return weights, where
+    return weights, str(shards[0] if len(shards) == 1 else index)
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ from .state import (
     FittedState,
     build_model,
     check_classes,
+    check_finite,
     decode_classes,
     describe,
     encode_classes,
@@ -198,12 +199,22 @@ def set_state(estimator: Any, state: dict[str, Any]) -> None:
     adapter = fitted.get("adapter")
     for alias, source in fitted["weight_aliases"].items():
         weights[alias] = weights[source]
+    check_finite(weights, "The pickled weights")
     config = _config_from_json(fitted["config"])
     classes = decode_classes(fitted["classes"])
     try:
         check_classes(classes)
     except ValueError as error:
         raise ValueError(f"This pickled {name} is corrupt: {error}.") from None
+    model = build_model(config, weights, "The pickled weights", fitted["head"])
+    estimator._check_saved_model(model, classes, f"This pickled {name}", "its weights")
+    adapter_tensors = (
+        None
+        if adapter is None
+        else {name: _writable_tensor(array) for name, array in adapter.items()}
+    )
+    if adapter_tensors is not None:
+        check_finite(adapter_tensors, "The pickled adapters")
     restore(
         estimator,
         FittedState(
@@ -213,12 +224,10 @@ def set_state(estimator: Any, state: dict[str, Any]) -> None:
             seed=fitted["seed"],
             history=json.loads(fitted["history"]),
             head=fitted["head"],
-            model=build_model(config, weights, "The pickled weights", fitted["head"]),
+            model=model,
             tokenizer=_tokenizer_from_files(fitted["tokenizer_files"]),
             extra=json.loads(fitted["extra"]),
-            adapter=None
-            if adapter is None
-            else {name: _writable_tensor(array) for name, array in adapter.items()},
+            adapter=adapter_tensors,
         ),
         runtime,
     )

@@ -96,14 +96,30 @@ def describe(estimator: Any) -> FittedState:
     )
 
 
-def check_tuning_unchanged(estimator: Any) -> None:
-    """Refuse to save a model under a ``tuning`` other than the one it was trained with."""
-    fitted = estimator.__dict__.get("_tuning_fitted_", estimator.tuning)
-    if estimator.tuning != fitted:
+def check_tuning_unchanged(estimator: Any, action: str = "save") -> None:
+    """Refuse to save or continue a model whose fit-defining parameters changed since its fit.
+
+    Which parameters define what a fit built (``tuning``, ``lora_rank``, a prompt's
+    ``template``...) is each estimator's ``_refit_only``; changing them needs a new ``fit``.
+    """
+    current = estimator.get_params(deep=False)
+    fitted = estimator.__dict__.get("_fitted_params_")
+    if fitted is None:
+        fitted = {}
+        if "tuning" in current and "_tuning_fitted_" in estimator.__dict__:
+            fitted = {"tuning": estimator.__dict__["_tuning_fitted_"]}
+    changed = [name for name, value in fitted.items() if current.get(name) != value]
+    if changed:
+        was = ", ".join(f"{name}={fitted[name]!r}" for name in changed)
+        now = ", ".join(f"{name}={current.get(name)!r}" for name in changed)
+        consequence = (
+            "a saved copy would not load as the model it is"
+            if action == "save"
+            else "partial_fit continues the fitted model"
+        )
         raise ValueError(
-            f"This classifier was trained with tuning={fitted!r} but its parameter is now "
-            f"tuning={estimator.tuning!r}; a saved copy would load in the wrong mode. Set "
-            f"tuning={fitted!r} again before saving, or refit."
+            f"This classifier was fitted with {was} but its parameters are now {now}; "
+            f"{consequence}. Set them back with set_params, or call fit to start over."
         )
 
 
@@ -128,6 +144,7 @@ def restore(estimator: Any, state: FittedState, runtime: Runtime) -> None:
         _optimizers=[],
         initialized_=True,
         _tuning_fitted_=estimator.tuning,
+        _fitted_params_={name: state.params.get(name) for name in estimator._refit_only},
     )
     estimator.set_runtime(runtime)
 
@@ -185,6 +202,16 @@ def decode_classes(encoded: dict[str, Any]) -> np.ndarray:
     if not all(isinstance(v, (str, bool, int, float)) for v in values):
         raise ValueError("every class must be a string, a boolean or a number")
     return np.asarray(values, dtype=dtype)
+
+
+def check_finite(tensors: dict[str, torch.Tensor], where: str) -> None:
+    """Refuse NaN or infinite weights, with which a model would predict NaN."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ValueError(
+                f"{where} holds non-finite values (NaN or infinity) in {name}: the model would "
+                f"predict NaN. Refit and save it again."
+            )
 
 
 def check_classes(classes: np.ndarray) -> None:
