@@ -8,18 +8,15 @@ persistence and faults are the shared base's.
 
 from __future__ import annotations
 
-import os
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 
-from .base.constraints import CallbackList, Device
 from .base.dataset import IGNORE_INDEX, TextDataset
 from .base.estimator import BaseTextClassifier
-from .base.runtime import PRECISIONS
 from .models.causal_lm import LabelScoringModule
 from .text.spec import TEXT_FIELD, TokenizationSpec
 
@@ -108,22 +105,16 @@ class GPT2PromptClassifier(BaseTextClassifier):
     validation_fraction = None
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "model_name_or_path": [str, os.PathLike],
+        **{
+            name: constraint
+            for name, constraint in BaseTextClassifier._parameter_constraints.items()
+            if name != "validation_fraction"
+        },
         "template": [str],
         "label_words": [dict, None],
         "n_shots": [Interval(Integral, 0, None, closed="left")],
-        "max_length": [Interval(Integral, 1, None, closed="left")],
+        # 0 epochs is zero-shot: no weight update.
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "warmup_ratio": [Interval(Real, 0, 1, closed="both")],
-        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
-        "precision": [StrOptions(set(PRECISIONS))],
-        "device": [Device()],
-        "callbacks": [CallbackList(), None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(

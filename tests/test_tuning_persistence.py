@@ -132,6 +132,23 @@ def test_save_by_reference_refuses_a_different_base(small, demo_data, tmp_path):
         GPT2SequenceClassifier.from_pretrained(ref, base=other)
 
 
+@pytest.mark.parametrize("edit", ["tokenizer", "config"])
+def test_save_by_reference_refuses_a_base_with_other_text_handling(small, base, tmp_path, edit):
+    _, _, ref = small
+    changed = shutil.copytree(base, tmp_path / "changed-base")
+    if edit == "tokenizer":
+        # Same weights, one merge fewer: texts would be split into other tokens.
+        tokenizer = json.loads((changed / "tokenizer.json").read_text())
+        tokenizer["model"]["merges"] = tokenizer["model"]["merges"][:-1]
+        (changed / "tokenizer.json").write_text(json.dumps(tokenizer))
+    else:
+        config = json.loads((changed / "config.json").read_text())
+        config["layer_norm_epsilon"] = 1e-3
+        (changed / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="different tokenizer or model config"):
+        GPT2SequenceClassifier.from_pretrained(ref, base=changed)
+
+
 def test_full_tuning_has_no_save_by_reference(base, demo_data, tmp_path):
     clf = GPT2SequenceClassifier(str(base), max_epochs=1, max_length=8, random_state=0)
     clf.fit(*demo_data)

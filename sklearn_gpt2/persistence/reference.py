@@ -62,6 +62,43 @@ def weights_sha256(model: torch.nn.Module) -> str:
     return sha.hexdigest()
 
 
+#: Config fields a fit sets itself (the head's labels) or that only record provenance (a
+#: save_pretrained writes its model class into ``architectures``).
+_OWN_CONFIG_FIELDS = frozenset(
+    {
+        "id2label",
+        "label2id",
+        "num_labels",
+        "_name_or_path",
+        "transformers_version",
+        "architectures",
+    }
+)
+
+
+def text_sha256(tokenizer: Any, config: Any) -> str:
+    """SHA-256 of what turns text into the base's inputs: tokenizer and model config.
+
+    The weights' fingerprint alone would accept a base whose vocabulary, merges, pad token or
+    config (say, ``layer_norm_epsilon``) changed, and so predict differently.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        # Truncation and padding are call settings the tokenizer keeps from its last use.
+        state = json.loads(backend.to_str())
+        described = json.dumps(
+            {k: v for k, v in state.items() if k not in ("truncation", "padding")},
+            sort_keys=True,
+        )
+    else:
+        described = json.dumps(sorted(tokenizer.get_vocab().items()))
+    fields = {k: v for k, v in config.to_dict().items() if k not in _OWN_CONFIG_FIELDS}
+    sha = hashlib.sha256(described.encode())
+    sha.update(json.dumps([tokenizer.pad_token, tokenizer.padding_side]).encode())
+    sha.update(json.dumps(fields, sort_keys=True, default=str).encode())
+    return sha.hexdigest()
+
+
 def _base_location(name: str | os.PathLike[str]) -> str:
     path = Path(name)
     return str(path.resolve()) if path.is_dir() else os.fspath(name)
@@ -83,6 +120,7 @@ def save_by_reference(estimator: Any, directory: str | os.PathLike[str]) -> Path
     base = {
         "model_name_or_path": _base_location(estimator.model_name_or_path),
         "weights_sha256": weights_sha256(model),
+        "text_sha256": text_sha256(estimator.tokenizer_, model.config),
         "model_type": model.config.model_type,
     }
     with saving_into(directory) as staging:
@@ -141,6 +179,16 @@ def load_by_reference(
         raise ValueError(
             f"{needs}, but the checkpoint at {location!r} has different weights (SHA-256 "
             f"{actual[:16]}...). Load it with the base it was trained on."
+        )
+    expected_text = saved.get("text_sha256")  # absent from the first saves by reference
+    if (
+        expected_text is not None
+        and text_sha256(checkpoint.tokenizer, model.config) != expected_text
+    ):
+        raise ValueError(
+            f"{needs}, but the checkpoint at {location!r} has the same weights with a "
+            f"different tokenizer or model config, which would change predictions. Load it "
+            f"with the base it was trained on."
         )
     model.eval()
     tensors = load_tensors_file(directory / TRAINED_FILE)
