@@ -115,9 +115,29 @@ def saving_into(directory: str | os.PathLike[str]) -> Iterator[Path]:
         yield staging
 
 
-def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
-    """Write the manifest, with the digest of its own fields, into a save being staged."""
-    manifest = {**manifest, "digest": manifest_digest(manifest)}
+def write_manifest(
+    directory: Path, fitted: FittedState, params: dict[str, Any], **more: Any
+) -> None:
+    """Write the manifest of ``fitted`` into a save being staged, listing every file in it.
+
+    ``params`` are the JSON-ready hyperparameters; ``more`` adds fields of a kind of save
+    (``base`` for a save by reference). The manifest carries the digest of its own fields.
+    """
+    manifest = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "estimator": fitted.estimator,
+        "head": fitted.head,
+        "params": params,
+        "classes": encode_classes(fitted.classes),
+        "seed": fitted.seed,
+        "extra": fitted.extra,
+        "history": fitted.history,
+        "versions": library_versions(),
+        "files": {path.name: file_digest(path) for path in sorted(directory.iterdir())},
+        **more,
+    }
+    manifest["digest"] = manifest_digest(manifest)
     (directory / MANIFEST).write_text(
         json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8"
     )
@@ -153,21 +173,7 @@ def save_directory(estimator: Any, directory: str | os.PathLike[str]) -> Path:
             save_file(
                 {k: v.contiguous() for k, v in fitted.adapter.items()}, staging / ADAPTER_FILE
             )
-        files = {path.name: file_digest(path) for path in sorted(staging.iterdir())}
-        manifest = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "estimator": fitted.estimator,
-            "head": fitted.head,
-            "params": params,
-            "classes": encode_classes(fitted.classes),
-            "seed": fitted.seed,
-            "extra": fitted.extra,
-            "history": fitted.history,
-            "versions": library_versions(),
-            "files": files,
-        }
-        write_manifest(staging, manifest)
+        write_manifest(staging, fitted, params)
     return Path(directory)
 
 

@@ -26,20 +26,15 @@ from .directory_codec import (
     TRAINED_FILE,
     _params_to_json,
     estimator_from_manifest,
-    file_digest,
     load_tensors_file,
     saving_into,
     warn_callbacks_not_saved,
     write_manifest,
 )
 from .state import (
-    FORMAT_NAME,
-    FORMAT_VERSION,
     FittedState,
     check_tuning_unchanged,
-    encode_classes,
-    history_to_json,
-    library_versions,
+    describe,
     restore,
 )
 
@@ -129,21 +124,7 @@ def save_by_reference(estimator: Any, directory: str | os.PathLike[str]) -> Path
             for k, v in mode.trained_tensors(estimator.module_).items()
         }
         save_file(tensors, staging / TRAINED_FILE)
-        manifest = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "estimator": type(estimator).__name__,
-            "head": estimator._head,
-            "params": params,
-            "classes": encode_classes(estimator.classes_),
-            "seed": int(estimator._seed_),
-            "extra": estimator._fitted_extra(),
-            "history": json.loads(history_to_json(estimator.history_)),
-            "versions": library_versions(),
-            "files": {TRAINED_FILE: file_digest(staging / TRAINED_FILE)},
-            "base": base,
-        }
-        write_manifest(staging, manifest)
+        write_manifest(staging, describe(estimator, with_model=False), params, base=base)
     return Path(directory)
 
 

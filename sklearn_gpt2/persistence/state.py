@@ -78,10 +78,16 @@ class FittedState:
     adapter: dict[str, torch.Tensor] | None = None
 
 
-def describe(estimator: Any) -> FittedState:
-    """The :class:`FittedState` of a fitted estimator."""
+def describe(estimator: Any, *, with_model: bool = True) -> FittedState:
+    """The :class:`FittedState` of a fitted estimator.
+
+    ``with_model=False`` leaves the model and adapters out (``None``): for a save that stores
+    only what was trained, building the savable model would be wasted work.
+    """
     check_tuning_unchanged(estimator)
-    model, adapter = estimator._tuning_mode().saved_model(estimator.module_)
+    model, adapter = (
+        estimator._tuning_mode().saved_model(estimator.module_) if with_model else (None, None)
+    )
     return FittedState(
         estimator=type(estimator).__name__,
         params=estimator.get_params(deep=False),
