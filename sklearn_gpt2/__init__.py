@@ -7,13 +7,9 @@ Public names are imported on first use, so ``import sklearn_gpt2`` (and the comm
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("sklearn-gpt2")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+from ._version import __version__
 
 #: Public name -> the module that defines it.
 _PUBLIC = {

@@ -101,8 +101,9 @@ class GPT2SequenceClassifier(BaseTextClassifier):
         The fine-tuned model (a wrapper around the transformers model in ``module_.model``).
     tokenizer_ : transformers tokenizer
         The checkpoint's tokenizer.
-    device_ : torch.device
-        Where the model lives.
+    runtime_ : Runtime
+        What ``device`` and ``precision`` resolved to (``runtime_.device``,
+        ``runtime_.precision``), e.g. ``"auto"`` as the CPU in bfloat16.
     history_ : skorch.History
         Per-epoch and per-batch training records.
 
@@ -165,21 +166,19 @@ class GPT2SequenceClassifier(BaseTextClassifier):
         self.class_weight = class_weight
         self.random_state = random_state
         self.verbose = verbose
-        self._params_to_validate: set[str] = set()
 
     def _head_outputs(self) -> int:
         return int(self.n_classes_)
 
-    def initialize_module(self) -> GPT2SequenceClassifier:
-        """A fresh classification head on a copy of the checkpoint, on ``device_``."""
+    def _new_module(self) -> torch.nn.Module:
+        """A fresh classification head on a copy of the checkpoint."""
         model = self._checkpoint.fresh_model(
             self._head,
             num_labels=self._head_outputs(),
             id2label={index: str(label) for index, label in enumerate(self.classes_)},
             seed=self._seed_,
         )
-        self.module_ = SequenceClassifierModule(model, self._checkpoint.decoder).to(self.device_)
-        return self
+        return SequenceClassifierModule(model, self._checkpoint.decoder)
 
     def _fitted_extra(self) -> dict[str, Any]:
         return {"last_token_pooling": bool(self.module_.last_token_pooling)}

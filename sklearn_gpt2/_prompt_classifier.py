@@ -15,10 +15,11 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval
 
-from .base.dataset import IGNORE_INDEX, TextDataset
 from .base.estimator import BaseTextClassifier
 from .models.causal_lm import LabelScoringModule
+from .text.rows import IGNORE_INDEX, Rows
 from .text.spec import TEXT_FIELD, TokenizationSpec
+from .training.dataset import TextDataset
 
 #: Between in-context examples, and between the examples and the query.
 SHOT_SEPARATOR = "\n\n"
@@ -101,9 +102,6 @@ class GPT2PromptClassifier(BaseTextClassifier):
 
     _head: ClassVar[str] = "causal-lm"
     _refit_only: ClassVar[tuple[str, ...]] = ("template", "label_words", "n_shots")
-    #: Not a parameter: prompts are not split off for validation.
-    validation_fraction = None
-
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **{
             name: constraint
@@ -153,7 +151,6 @@ class GPT2PromptClassifier(BaseTextClassifier):
         self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
-        self._params_to_validate: set[str] = set()
 
     # ------------------------------------------------------------------ the prompt
     def _validate_params(self) -> None:
@@ -247,49 +244,41 @@ class GPT2PromptClassifier(BaseTextClassifier):
     def _prepare_fit(self, texts: list[str], label_indices: np.ndarray) -> None:
         self.label_token_ids_ = self._label_tokens()
         self.prompt_template_ = self._shots_prefix(texts, label_indices) + self.template
-        longest = self.max_length + max(map(len, self.label_token_ids_))
-        limit = self._checkpoint.max_positions
-        if limit is not None and longest > limit:
-            raise ValueError(
-                f"A prompt of max_length={self.max_length} tokens plus the longest label word "
-                f"exceeds the model's context of {limit} tokens; use a smaller max_length."
-            )
+        self._check_max_length(self._checkpoint.max_positions)
 
-    def tokenization_spec(self) -> TokenizationSpec:
+    def _longest_row(self) -> int:
+        """A prompt of ``max_length`` tokens, then the longest label word."""
+        label_tokens = getattr(self, "label_token_ids_", None) or [[]]
+        return int(self.max_length) + max(map(len, label_tokens))
+
+    def _tokenization_spec(self) -> TokenizationSpec:
         """The prompt (examples and template) around each text, within ``max_length``."""
         return TokenizationSpec(self.max_length, template=self.prompt_template_)
 
     # ------------------------------------------------------------------ module and targets
-    def initialize_module(self) -> GPT2PromptClassifier:
+    def _new_module(self) -> torch.nn.Module:
         """A copy of the checkpoint's language model, scoring this fit's label words."""
         model = self._checkpoint.fresh_model(self._head, seed=self._seed_)
-        self.module_ = LabelScoringModule(
-            model, self.label_token_ids_, self.tokenizer_.pad_token_id
-        ).to(self.device_)
-        return self
+        return LabelScoringModule(model, self.label_token_ids_, self.tokenizer_.pad_token_id)
 
-    def get_scoring_callbacks(self) -> list[tuple[str, Any]]:
+    def _scoring_callbacks(self) -> list[tuple[str, Any]]:
         """None: the loss is on label tokens, not on class indices."""
         return []
 
-    def make_dataset(self, token_ids: list[np.ndarray], y: Any) -> TextDataset:
-        """Prompts alone to predict; prompt + the gold label's tokens to train."""
+    def _make_dataset(self, rows: Rows, y: Any) -> TextDataset:
+        """Prompt + the gold label's tokens to train on (the prompt's positions are -100)."""
         if y is None:
-            return TextDataset(token_ids)
-        rows, targets = [], []
-        for ids, label in zip(token_ids, np.asarray(y), strict=True):
+            return TextDataset.from_rows(rows)
+        labels = np.asarray(y)[rows.text_index]
+        token_ids, targets = [], []
+        for ids, label in zip(rows.token_ids, labels, strict=True):
             answer = np.asarray(self.label_token_ids_[int(label)], dtype=np.int32)
-            rows.append(np.concatenate([ids, answer]))
+            token_ids.append(np.concatenate([ids, answer]))
             targets.append(np.concatenate([np.full(len(ids), IGNORE_INDEX), answer]))
-        return TextDataset(rows, targets)
+        return TextDataset(token_ids, targets, rows.text_index)
 
-    def get_loss(
-        self, y_pred: torch.Tensor, y_true: torch.Tensor, X: Any = None, training: bool = False
-    ) -> torch.Tensor:
-        """Cross-entropy of the next token, on label tokens only (float32).
-
-        With ``sample_weight`` or ``class_weight``, each text's loss is weighted.
-        """
+    def _row_losses(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+        """Per-row cross-entropy of the next token, on label tokens only (float32)."""
         logits = y_pred[:, :-1].float()
         targets = y_true[:, 1:].to(logits.device)
         per_token = torch.nn.functional.cross_entropy(
@@ -298,17 +287,11 @@ class GPT2PromptClassifier(BaseTextClassifier):
         # Each text's mean over its label tokens, so a long label word counts as much as a
         # short one, with or without weights.
         counted = (targets != IGNORE_INDEX).sum(-1).clamp_min(1)
-        return self.weighted_mean(per_token.sum(-1) / counted, X)
+        return per_token.sum(-1) / counted
 
-    def evaluation_step(self, batch: Any, training: bool = False) -> torch.Tensor:
+    def _outputs(self, module: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Label scores of one batch of prompts."""
-        self._set_training(training)
-        x, _ = batch
-        device = self.runtime_.device
-        with torch.inference_mode(), self.runtime_.autocast():
-            return self.module_.score_labels(
-                x["input_ids"].to(device), x["attention_mask"].to(device)
-            )
+        return module.score_labels(inputs["input_ids"], inputs["attention_mask"])  # type: ignore[operator,no-any-return]
 
     # ------------------------------------------------------------------ persistence
     def _fitted_extra(self) -> dict[str, Any]:

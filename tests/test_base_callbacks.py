@@ -26,7 +26,7 @@ def test_schedule_warms_up_then_decays_to_zero_over_all_steps(
     peak = lrs.index(max(lrs))
     assert lrs[0] < lrs[peak] == pytest.approx(clf.lr, rel=0.2)
     assert lrs[:peak] == sorted(lrs[:peak]) and lrs[peak:] == sorted(lrs[peak:], reverse=True)
-    assert isinstance(dict(clf.callbacks_)["lr_schedule"], LinearWarmupDecay)
+    assert isinstance(dict(clf._net.callbacks_)["lr_schedule"], LinearWarmupDecay)
 
 
 def test_accuracy_is_recorded_per_epoch(make_classifier, tiny_gpt2, demo_data):

@@ -120,4 +120,4 @@ def test_partial_fit_takes_weights_too(tiny_gpt2, demo_data):
     with pytest.raises(ValueError, match="per text"):
         clf.partial_fit(X, y, sample_weight=[1.0])
     clf.partial_fit(X, y, sample_weight=np.ones(len(X)))
-    assert len(clf.history) == 2
+    assert len(clf.history_) == 2

@@ -143,7 +143,7 @@ def test_fitted_attributes_end_in_underscore(tiny_gpt2, demo_data, make):
     new = {name for name in set(vars(clf)) - before if not name.startswith("_")}
     assert new, "fit sets fitted attributes"
     assert all(name.endswith("_") for name in new), sorted(new)
-    for name in ["classes_", "n_classes_", "module_", "tokenizer_", "device_", "history_"]:
+    for name in ["classes_", "n_classes_", "module_", "tokenizer_", "runtime_", "history_"]:
         assert hasattr(clf, name)
     # __init__ stores its arguments and nothing else public.
     assert not {n for n in before if not n.startswith("_")} - set(clf.get_params())
@@ -238,7 +238,7 @@ def test_training_sees_texts_as_prediction_does(fitted, demo_data):
     texts = [*X[:12], " ".join(X[:5]), ""]
     expected = np.log(fitted.predict_proba(texts))
     # Label each text with its own index, so every training batch says which texts it holds.
-    dataset = fitted.get_dataset(texts, np.arange(len(texts)))
+    dataset = fitted._net.get_dataset(texts, np.arange(len(texts)))
     dropouts = [m for m in fitted.module_.modules() if isinstance(m, torch.nn.Dropout)]
     assert dropouts, "the model has dropout layers to switch off"
     saved = [m.p for m in dropouts]
@@ -247,9 +247,9 @@ def test_training_sees_texts_as_prediction_does(fitted, demo_data):
         for module in dropouts:
             module.p = 0.0
         fitted.module_.train()
-        for x, indices in fitted.get_iterator(dataset, training=True):
+        for x, indices in fitted._net.get_iterator(dataset, training=True):
             with torch.no_grad():
-                out = torch.log_softmax(fitted.infer(x).double(), dim=-1).numpy()
+                out = torch.log_softmax(fitted._net.infer(x).double(), dim=-1).numpy()
             seen.update(zip(indices.tolist(), out, strict=True))
     finally:
         for module, p in zip(dropouts, saved, strict=True):

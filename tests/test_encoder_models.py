@@ -64,7 +64,7 @@ def test_tiny_bert_fits_and_predicts(fitted_bert, demo_data):
     assert proba.shape == (len(X), 2) and np.isfinite(proba).all()
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
-    assert clf.history[-1, "train_loss"] < clf.history[0, "train_loss"]
+    assert clf.history_[-1, "train_loss"] < clf.history_[0, "train_loss"]
 
 
 def test_only_the_new_head_is_initialised(tiny_bert):
@@ -79,11 +79,11 @@ def test_only_the_new_head_is_initialised(tiny_bert):
 def test_batches_are_right_padded(fitted_bert, training):
     clf = fitted_bert
     texts = ["good", "a wonderful film with a warm heart", "", "i loved every minute of it"]
-    dataset = clf.get_dataset(texts, np.zeros(len(texts), dtype=np.int64))
+    dataset = clf._net.get_dataset(texts, np.zeros(len(texts), dtype=np.int64))
     assert clf.tokenizer_.padding_side == "right"
     cls, sep, pad = (clf.tokenizer_.convert_tokens_to_ids(t) for t in ("[CLS]", "[SEP]", "[PAD]"))
     widths = []
-    for x, _ in clf.get_iterator(dataset, training=training):
+    for x, _ in clf._net.get_iterator(dataset, training=training):
         ids, mask = x["input_ids"].numpy(), x["attention_mask"].numpy()
         widths.append(ids.shape[1])
         for row_ids, row_mask in zip(ids, mask, strict=True):

@@ -136,13 +136,13 @@ def test_pickle_holds_weights_once_and_no_optimizer(fitted, tmp_path):
     # Weights plus tokenizer files plus a few kB of params, config and history.
     assert weight_bytes + tokenizer_bytes < size < weight_bytes + tokenizer_bytes + 32_000
     loaded = joblib.load(tmp_path / "clf.joblib")
-    assert not hasattr(loaded, "optimizer_") and not hasattr(loaded, "grad_scaler_")
+    assert not hasattr(loaded._net, "optimizer_") and not hasattr(loaded._net, "grad_scaler_")
 
 
 def test_unpickled_classifier_refits_from_the_checkpoint(fitted, demo_data):
     loaded = pickle.loads(pickle.dumps(fitted))
     assert loaded.fit(*demo_data) is loaded
-    assert hasattr(loaded, "optimizer_")
+    assert hasattr(loaded._net, "optimizer_")
     # Same seed, same data: refitting reproduces the original fit.
     np.testing.assert_array_equal(loaded.predict_proba(PROBE), fitted.predict_proba(PROBE))
 
@@ -181,7 +181,7 @@ def test_gpu_pickle_loads_on_cpu(fitted):
     clone = GPT2SequenceClassifier.__new__(GPT2SequenceClassifier)
     with pytest.warns(UserWarning, match="CUDA is not available"):
         clone.__setstate__(state)
-    assert clone.device_ == torch.device("cpu")
+    assert clone.runtime_.device == torch.device("cpu")
     assert clone.get_params()["device"] == "cpu" and clone.precision == "float32"
     np.testing.assert_array_equal(clone.predict_proba(PROBE), fitted.predict_proba(PROBE))
 

@@ -13,8 +13,8 @@ import torch
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_gpt2 import GPT2SequenceClassifier
-from sklearn_gpt2.base import runtime
-from sklearn_gpt2.base.runtime import autocast, cpu_has_native_bfloat16, resolve_precision
+from sklearn_gpt2 import runtime
+from sklearn_gpt2.runtime import autocast, cpu_has_native_bfloat16, resolve_precision
 
 CPU = torch.device("cpu")
 CUDA = torch.device("cuda")
@@ -157,9 +157,9 @@ def fitted_fp32(tiny_gpt2):
 
 def test_bfloat16_fit_and_predict_end_to_end(tiny_gpt2, fitted_fp32):
     clf = make(tiny_gpt2, precision="bfloat16").fit(TEXTS, LABELS)
-    assert not clf.grad_scaler_.is_enabled()  # loss scaling is for float16 only
+    assert not clf._net.grad_scaler_.is_enabled()  # loss scaling is for float16 only
     assert all(p.dtype == torch.float32 for p in clf.module_.parameters())
-    assert np.isfinite(clf.history[:, "train_loss"]).all()
+    assert np.isfinite(clf.history_[:, "train_loss"]).all()
     proba = clf.predict_proba(TEXTS)
     assert_valid_proba(proba, len(TEXTS))
     assert set(clf.predict(TEXTS)) <= {"negative", "positive"}

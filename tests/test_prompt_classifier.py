@@ -24,7 +24,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from transformers import AutoTokenizer, GPT2LMHeadModel
 
 from sklearn_gpt2 import GPT2PromptClassifier
-from sklearn_gpt2.base.dataset import IGNORE_INDEX
+from sklearn_gpt2.text.rows import IGNORE_INDEX
 
 TEMPLATE = "{text} it was"
 WORDS = {"positive": "good", "negative": "bad"}
@@ -126,10 +126,10 @@ def test_prompt_tuning_teaches_new_label_words(tiny_lm, cue_sentences):
 
 def test_training_rows_take_loss_on_label_tokens_only(zero_shot, cue_sentences):
     texts = cue_sentences[0][:2]
-    token_ids = zero_shot.tokenize_(texts, zero_shot.tokenization_spec())
-    dataset = zero_shot.make_dataset(token_ids, np.array([1, 0]))
+    token_ids = zero_shot._rows(texts)
+    dataset = zero_shot._make_dataset(token_ids, np.array([1, 0]))
     for i, label in enumerate([1, 0]):
-        ids, target, _ = dataset[i]
+        ids, target, _, _ = dataset[i]
         answer = zero_shot.label_token_ids_[label]
         assert ids[-len(answer) :].tolist() == answer
         assert target[-len(answer) :].tolist() == answer
@@ -142,7 +142,7 @@ def test_few_shot_prompts_fit_the_context(tiny_lm, cue_sentences):
     assert clf.prompt_template_.endswith(TEMPLATE)
     assert clf.prompt_template_.count(" it was good") == 2
     assert clf.prompt_template_.count(" it was bad") == 2
-    lengths = [len(ids) for ids in clf.tokenize_(X, clf.tokenization_spec())]
+    lengths = clf._rows(X).lengths.tolist()
     assert max(lengths) <= 96
     # (The tiny model saw single sentences only, so examples do not raise its accuracy.)
     again = make(tiny_lm, n_shots=2, max_length=96).fit(X, y)

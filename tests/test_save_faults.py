@@ -192,7 +192,7 @@ def state_of(clf):
         len(clf.history_),
         {
             k: {n: t.clone() for n, t in s.items() if isinstance(t, torch.Tensor)}
-            for k, s in clf.optimizer_.state_dict()["state"].items()
+            for k, s in clf._net.optimizer_.state_dict()["state"].items()
         },
     )
 
@@ -258,7 +258,7 @@ def test_partial_fit_follows_set_params(make_classifier, tiny_gpt2, demo_data):
     X, y = demo_data
     clf = make_classifier(tiny_gpt2, max_epochs=1, lr=1e-3).fit(X, y)
     clf.set_params(lr=5e-2, weight_decay=0.3).partial_fit(X, y)
-    decay, no_decay = clf.optimizer_.param_groups
+    decay, no_decay = clf._net.optimizer_.param_groups
     assert decay["initial_lr"] == no_decay["initial_lr"] == 5e-2
     assert decay["weight_decay"] == 0.3 and no_decay["weight_decay"] == 0.0
     with pytest.raises(TypeError, match="unexpected keyword arguments \\['foo'\\]"):
@@ -294,7 +294,7 @@ def test_partial_fit_rebuilds_callbacks_for_a_new_warmup_ratio(
     X, y = demo_data
     clf = make_classifier(tiny_gpt2, warmup_ratio=0.0).fit(X, y)
     clf.set_params(warmup_ratio=0.5).partial_fit(X, y)
-    assert dict(clf.callbacks_)["lr_schedule"].warmup_ratio == 0.5
+    assert dict(clf._net.callbacks_)["lr_schedule"].warmup_ratio == 0.5
 
 
 def test_a_first_partial_fit_missing_a_named_class_is_refused(

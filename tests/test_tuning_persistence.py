@@ -50,7 +50,7 @@ def test_joblib_round_trip(fitted, tmp_path, demo_data):
     assert loaded.get_params() == fitted.get_params()
     np.testing.assert_array_equal(loaded.predict_proba(PROBE), fitted.predict_proba(PROBE))
     loaded.partial_fit(*demo_data)  # trains in its mode, with a fresh optimizer
-    assert len(loaded.history) == len(fitted.history) + 2
+    assert len(loaded.history_) == len(fitted.history_) + 2
 
 
 def test_directory_round_trip(fitted, tmp_path, demo_data):

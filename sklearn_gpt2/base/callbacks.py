@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -87,6 +86,31 @@ class LinearWarmupDecay(LRScheduler):  # type: ignore[misc]
 
     def on_train_begin(self, net: Any, X: Any = None, **kwargs: Any) -> None:
         """Size the schedule to this call's training steps, then let skorch build it."""
-        n_train = net.n_training_rows(len(X))
-        self.total_steps = max(1, math.ceil(n_train / net.batch_size) * net.max_epochs)
+        self.total_steps = max(1, net.training_batches(net.get_dataset(X)) * net.max_epochs)
         super().on_train_begin(net, X=X, **kwargs)
+
+
+def reject_unmonitorable_callbacks(estimator: Any) -> None:
+    """Refuse, before training, a callback that monitors a validation score no fit records.
+
+    skorch's ``EarlyStopping`` and ``Checkpoint`` monitor ``valid_loss`` by default; without a
+    validation split skorch fails with ``KeyError: 'valid_loss'`` after a whole epoch.
+    """
+    if getattr(estimator, "validation_fraction", None) is not None:
+        return
+    for callback in estimator.callbacks or ():
+        callback = callback[1] if isinstance(callback, tuple) else callback
+        monitor = getattr(callback, "monitor", None)
+        if isinstance(monitor, str) and monitor.startswith("valid_"):
+            how = (
+                "set validation_fraction (e.g. 0.1) to hold out texts for it, or monitor "
+                "'train_loss'"
+                if "validation_fraction" in estimator.get_params()
+                else f"{type(estimator).__name__} holds out no texts for validation: monitor "
+                "'train_loss'"
+            )
+            raise ValueError(
+                f"The callback {type(callback).__name__} monitors {monitor!r}, which is only "
+                f"recorded with a validation split; {how} "
+                f"(e.g. {type(callback).__name__}(monitor='train_loss'))."
+            )

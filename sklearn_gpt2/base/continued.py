@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 from ..persistence.state import check_tuning_unchanged
+from ..runtime import Runtime
 from ..text.validation import check_labels, check_texts
+from .callbacks import reject_unmonitorable_callbacks
 from .faults import out_of_memory_error
-from .runtime import Runtime
 from .weights import text_weights
 
 
@@ -87,24 +88,24 @@ class ContinuedTrainingMixin:
             )
         check_tuning_unchanged(self, action="partial_fit")
         label_indices = np.searchsorted(self.classes_, labels)
-        weights = text_weights(sample_weight, self.class_weight, self.classes_, label_indices)
-        config = self.module_.model.config
-        self._check_max_length(
-            getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
-        )
+        weights = text_weights(sample_weight, self._class_weight(), self.classes_, label_indices)
+        self._check_max_length(self._context_size())
         self._check_validation_split(label_indices)
+        reject_unmonitorable_callbacks(self)
         Runtime.resolve(self.device, self.precision)  # a bad device fails before any change
         snapshot = self._snapshot()
+        net = self._net
         try:
-            self.refresh_runtime()
-            if getattr(self, "optimizer_", None) is None:
+            self._refresh_runtime()
+            if getattr(net, "optimizer_", None) is None:
                 # A loaded classifier: its optimizer and callbacks were not saved.
-                self._initialize_virtual_params()
-                self._initialize_callbacks()
-                self._initialize_optimizer()
+                net._initialize_virtual_params()
+                net._initialize_callbacks()
+                net._initialize_optimizer()
+                self._callbacks_used_ = self._callback_settings()
             self._follow_params()
             self._run_training(texts, label_indices, weights)
-            if getattr(self, "_interrupted_", False):
+            if net.interrupted_:
                 raise KeyboardInterrupt("partial_fit was interrupted")
         except BaseException as error:
             self._restore(snapshot)
@@ -114,48 +115,52 @@ class ContinuedTrainingMixin:
                 note = "partial_fit failed; the classifier is as it was before the call."
                 raise type(error)(f"{error}\n{note}") from error
             raise
-        self.optimizer_.zero_grad(set_to_none=True)
+        net.optimizer_.zero_grad(set_to_none=True)
         return self
 
     def _snapshot(self) -> dict[str, Any]:
         """What a failed ``partial_fit`` restores: weights, optimizer state, history, runtime."""
-        optimizer = getattr(self, "optimizer_", None)
+        net = self._net
+        optimizer = getattr(net, "optimizer_", None)
         return {
-            "weights": {k: v.detach().clone() for k, v in self.module_.state_dict().items()},
+            "weights": {k: v.detach().clone() for k, v in net.module_.state_dict().items()},
             "optimizer": None if optimizer is None else copy.deepcopy(optimizer.state_dict()),
-            "history": copy.deepcopy(self.history_),
+            "history": copy.deepcopy(net.history_),
             "runtime": (self.runtime_, getattr(self, "_runtime_params_", None)),
         }
 
     def _restore(self, snapshot: dict[str, Any]) -> None:
+        net = self._net
         runtime, requested = snapshot["runtime"]
-        self.module_.to(runtime.device)
-        self.module_.load_state_dict(snapshot["weights"])
+        net.module_.to(runtime.device)
+        net.module_.load_state_dict(snapshot["weights"])
         if snapshot["optimizer"] is None:
-            vars(self).pop("optimizer_", None)
-            self._optimizers = []
+            vars(net).pop("optimizer_", None)
+            net._optimizers = []
         else:
-            self.optimizer_.load_state_dict(snapshot["optimizer"])
-        vars(self).update(
-            history_=snapshot["history"], runtime_=runtime, _runtime_params_=requested
-        )
+            net.optimizer_.load_state_dict(snapshot["optimizer"])
+        net.history_ = snapshot["history"]
+        self.runtime_ = runtime
+        self._runtime_params_ = requested
+        net.device = str(runtime.device)
 
     def _follow_params(self) -> None:
         """Apply ``callbacks``, ``lr``, ``weight_decay`` and the runtime as they are now."""
+        net = self._net
         if self._callback_settings() != getattr(self, "_callbacks_used_", None):
-            self._initialize_callbacks()
+            net._initialize_callbacks()
             self._callbacks_used_ = self._callback_settings()
-        decay_group, _ = self.optimizer_.param_groups
+        decay_group, _ = net.optimizer_.param_groups
         decay_group["weight_decay"] = self.weight_decay
-        for group in self.optimizer_.param_groups:
+        for group in net.optimizer_.param_groups:
             # The LR schedule starts from initial_lr: it must be the current lr.
             group["lr"] = group["initial_lr"] = self.lr
         device = self.runtime_.device
-        for state in self.optimizer_.state.values():
+        for state in net.optimizer_.state.values():
             for key, value in state.items():
                 if isinstance(value, torch.Tensor) and key != "step":
                     state[key] = value.to(device)
-        self.grad_scaler_ = self.runtime_.grad_scaler()
+        net.grad_scaler_ = self.runtime_.grad_scaler()
 
 
 def _can_rewrap(error: BaseException) -> bool:

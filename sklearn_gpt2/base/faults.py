@@ -65,7 +65,8 @@ def out_of_memory_error(
     during : {"fit", "predict"}
         What it was doing.
     """
-    device = getattr(estimator, "device_", estimator.device)
+    runtime = getattr(estimator, "runtime_", None)
+    device = estimator.device if runtime is None else runtime.device
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     advice = [

@@ -1,17 +1,20 @@
-"""The skorch side shared by every estimator: how texts become datasets, batches and steps.
+"""The skorch net an estimator owns: its documented steps extended, never its loop replaced.
 
-``TextNet`` overrides only the steps skorch lets a subclass override (``get_dataset``,
-``get_iterator``, ``infer``, ``get_loss``, ``train_step``, ...); skorch keeps the training loop,
-the callbacks and the history. An estimator adds what is its own on top: its module
-(``initialize_module``), its targets (``make_dataset``) and, where its loss differs from
-cross-entropy on one class index per text, ``get_loss``. The training mode (the ``tuning``
-parameter, see :mod:`sklearn_gpt2.training`) decides which parameters train and what a row
-holds; per-text loss weights (``sample_weight``, ``class_weight``) enter the loss here.
+``TextNet`` overrides only the steps skorch documents for extension: ``get_dataset``,
+``get_split_datasets``, ``get_iterator``, ``infer``, ``get_loss``, ``train_step_single``,
+``_zero_grad_optimizer``, ``_step_optimizer`` and the ``initialize_*`` methods. skorch keeps the
+training loop (``train_step``, epochs, callbacks, history), so a mixin that takes over the
+forward and backward pass, gradient scaling and clipping (skorch's ``AccelerateMixin`` hooks
+``train_step_single`` and ``_step_optimizer``) plugs in without a fork of the loop.
+
+The net belongs to one estimator (its ``owner``): the hyperparameters are read from it, and
+what differs between estimators (the module, the training rows, per-row losses, prediction
+outputs) is asked of it. Loss weights (``sample_weight``, ``class_weight``) travel in the
+batch, as ``sample_weight`` beside the inputs.
 """
 
 from __future__ import annotations
 
-import math
 from types import MappingProxyType
 from typing import Any
 
@@ -23,18 +26,38 @@ from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog, ProgressB
 from torch.utils.data import DataLoader
 
 from ..text.batching import LengthGroupedBatchSampler, SortedBatchSampler
-from ..text.spec import TokenizationSpec
-from .callbacks import EpochAccuracy, LinearWarmupDecay
-from .dataset import TextDataset
+from ..training import tuning_mode
+from ..training.dataset import BOOKKEEPING_KEYS, TextDataset
+from .callbacks import LinearWarmupDecay, reject_unmonitorable_callbacks
 from .faults import out_of_memory_error
-from .runtime import Runtime
+
+
+class _FromOwner:
+    """A hyperparameter of the net that is its owner's parameter of the same name."""
+
+    _MISSING = object()
+
+    def __init__(self, default: Any = _MISSING) -> None:
+        self.default = default
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, net: Any, objtype: Any = None) -> Any:
+        if net is None:
+            return self
+        if self.default is self._MISSING:
+            return getattr(net.owner, self.name)
+        return getattr(net.owner, self.name, self.default)
 
 
 class TextNet(NeuralNet):  # type: ignore[misc]
-    """skorch ``NeuralNet`` training a module on tokenized texts.
+    """skorch ``NeuralNet`` training an estimator's module on rows of tokenized texts.
 
-    Subclasses provide the hyperparameters as attributes and, before skorch's ``initialize``,
-    set ``runtime_``, ``_seed_`` and ``tokenize_`` (a :class:`CachedTokenizer`).
+    Parameters
+    ----------
+    owner : BaseTextClassifier
+        The estimator whose parameters, module and rows the net uses.
     """
 
     # skorch components fixed by this design; they are not hyperparameters.
@@ -50,49 +73,41 @@ class TextNet(NeuralNet):  # type: ignore[misc]
     compile = False
     use_caching = False
     torch_load_kwargs = None
-    # skorch reads these before its first initialize(); class defaults keep __init__ clean.
     initialized_ = False
     history_ = None
     virtual_params_: MappingProxyType[str, Any] = MappingProxyType({})
 
-    runtime_: Runtime
-    #: Every weight trains unless an estimator has a ``tuning`` parameter saying otherwise.
-    tuning = "full"
+    lr = _FromOwner()
+    batch_size = _FromOwner()
+    max_epochs = _FromOwner()
+    callbacks = _FromOwner()
+    verbose = _FromOwner()
+    weight_decay = _FromOwner()
+    warmup_ratio = _FromOwner()
+    #: An estimator without the parameter holds out nothing.
+    validation_fraction = _FromOwner(default=None)
+    max_grad_norm = _FromOwner(default=None)
 
-    def _tuning_mode(self) -> Any:
-        """The training mode of the fitted model, else the one named by ``tuning``.
+    def __init__(self, owner: Any) -> None:
+        self.owner = owner
+        self._params_to_validate: set[str] = set()
+        self.device = str(owner.runtime_.device)
+        self.interrupted_ = False
 
-        A fitted model keeps the mode it was trained in (see :mod:`sklearn_gpt2.training`):
-        ``set_params(tuning=...)`` applies to the next ``fit``.
-        """
-        from ..training import tuning_mode
-
-        return tuning_mode(self.__dict__.get("_tuning_fitted_", self.tuning))
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The hyperparameters the net reads from its owner (skorch callbacks ask for them)."""
+        names = [name for name, value in vars(type(self)).items() if isinstance(value, _FromOwner)]
+        for base in type(self).__mro__[1:]:
+            names += [name for name, value in vars(base).items() if isinstance(value, _FromOwner)]
+        return {name: getattr(self, name) for name in dict.fromkeys(names)}
 
     @property
-    def device_(self) -> torch.device:
-        """Where the model lives (the resolved ``device`` parameter)."""
-        return self.runtime_.device
+    def runtime_(self) -> Any:
+        """The owner's resolved device and precision."""
+        return self.owner.runtime_
 
-    def refresh_runtime(self) -> Runtime:
-        """Re-resolve ``runtime_`` if ``device`` or ``precision`` changed since it was resolved.
-
-        Called once per ``predict_proba`` / ``partial_fit`` call (never per batch), so
-        ``set_params(precision=...)`` on a fitted estimator applies to what follows; a new
-        device moves the module there.
-        """
-        requested = (str(self.device), self.precision)
-        if getattr(self, "_runtime_params_", None) == requested:
-            return self.runtime_
-        runtime = Runtime.resolve(self.device, self.precision)
-        if runtime.device != self.runtime_.device:
-            self.module_.to(runtime.device)
-        vars(self).update(runtime_=runtime, _runtime_params_=requested)
-        return runtime
-
-    def set_runtime(self, runtime: Runtime) -> None:
-        """Use ``runtime`` from now on (resolved by ``fit`` or by loading)."""
-        vars(self).update(runtime_=runtime, _runtime_params_=(str(self.device), self.precision))
+    def _tuning_mode(self) -> Any:
+        return tuning_mode(self.owner._fitted_tuning())
 
     # ------------------------------------------------------------------ loop
     def fit_loop(self, *args: Any, **kwargs: Any) -> TextNet:
@@ -100,7 +115,7 @@ class TextNet(NeuralNet):  # type: ignore[misc]
         try:
             return super().fit_loop(*args, **kwargs)
         except KeyboardInterrupt:
-            self._interrupted_ = True
+            self.interrupted_ = True
             raise
 
     def get_default_callbacks(self) -> list[tuple[str, Any]]:
@@ -109,48 +124,33 @@ class TextNet(NeuralNet):  # type: ignore[misc]
             ("epoch_timer", EpochTimer()),
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
             ("valid_loss", PassthroughScoring(name="valid_loss")),
-            *self.get_scoring_callbacks(),
-            ("lr_schedule", LinearWarmupDecay(self.warmup_ratio)),
+            *self.owner._scoring_callbacks(),
+            ("lr_schedule", LinearWarmupDecay(self.owner.warmup_ratio)),
         ]
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))
         callbacks.append(("print_log", PrintLog()))
         return callbacks
 
-    def get_scoring_callbacks(self) -> list[tuple[str, Any]]:
-        """Per-epoch scores besides the losses: accuracy of class-index targets."""
-        return [
-            ("train_acc", EpochAccuracy("train_acc", on_train=True)),
-            ("valid_acc", EpochAccuracy("valid_acc", on_train=False)),
-        ]
-
     @property
     def _default_callbacks(self) -> list[tuple[str, Any]]:
         return self.get_default_callbacks()
 
-    def load_params(self, *args: Any, **kwargs: Any) -> None:
-        """Load what skorch's ``save_params`` or ``Checkpoint`` saved, onto ``device_``.
-
-        Parameters
-        ----------
-        *args, **kwargs
-            As for skorch's ``NeuralNet.load_params``.
-        """
-        # skorch maps the tensors to self.device, which may be "auto", and may rewrite it; map
-        # them to the resolved device and leave the user's parameter as it was.
-        device = self.device
-        self.device = str(self.device_)
-        try:
-            super().load_params(*args, **kwargs)
-        finally:
-            self.device = device
+    def _initialize_callbacks(self) -> TextNet:
+        reject_unmonitorable_callbacks(self.owner)
+        return super()._initialize_callbacks()  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ components
     def _initialize_module(self, reason: str | None = None) -> TextNet:
-        # skorch would move the module to self.device, which may be "auto"; we use device_.
+        # skorch would move the module to self.device as given; ours is the resolved device.
         with self._current_init_context("module"):
             self.initialize_module()
-            self._tuning_mode().prepare(self, self.module_)
+        return self
+
+    def initialize_module(self) -> TextNet:
+        """The owner's fresh module on the runtime's device, prepared by the training mode."""
+        module = self.owner._new_module().to(self.runtime_.device)
+        self.module_ = self._tuning_mode().prepare(self.owner, module)
         return self
 
     def _initialize_criterion(self, reason: str | None = None) -> TextNet:
@@ -159,8 +159,8 @@ class TextNet(NeuralNet):  # type: ignore[misc]
         return self
 
     def initialize_criterion(self) -> TextNet:
-        """Cross-entropy on logits."""
-        self.criterion_ = torch.nn.CrossEntropyLoss()
+        """Cross-entropy on logits (the per-row losses are the owner's ``_row_losses``)."""
+        self.criterion_ = torch.nn.CrossEntropyLoss(reduction="none")
         return self
 
     def initialize_optimizer(self, triggered_directly: Any = None) -> TextNet:
@@ -178,54 +178,52 @@ class TextNet(NeuralNet):  # type: ignore[misc]
         return self
 
     # ------------------------------------------------------------------ data
-    def tokenization_spec(self) -> TokenizationSpec:
-        """How this estimator's texts are tokenized (the cache key of their token ids)."""
-        return TokenizationSpec(max_length=self.max_length)
-
-    def make_dataset(self, token_ids: list[np.ndarray], y: Any) -> TextDataset:
-        """Rows for training or prediction: by default, one class index per text."""
-        return TextDataset(token_ids, None if y is None else np.asarray(y))
-
     def get_dataset(self, X: Any, y: Any = None) -> TextDataset:
         """Rows as the training mode makes them (token ids, or cached features)."""
         if isinstance(X, TextDataset):
             return X
-        return self._tuning_mode().dataset(self, X, y)
+        return self._tuning_mode().dataset(self.owner, X, y)  # type: ignore[no-any-return]
 
-    def n_training_rows(self, n_rows: int) -> int:
-        """How many of ``n_rows`` training rows are trained on (the rest validate)."""
+    def split_rows(self, dataset: TextDataset) -> tuple[np.ndarray, np.ndarray | None]:
+        """Positions of the training rows and of the validation rows (None: no validation).
+
+        The split is of texts, stratified by class: every row of a text is on one side.
+        """
         if self.validation_fraction is None:
-            return n_rows
-        # train_test_split rounds the held-out part up.
-        return n_rows - math.ceil(self.validation_fraction * n_rows)
+            return np.arange(len(dataset)), None
+        texts, first_row = np.unique(dataset.text_index, return_index=True)
+        train_texts, _ = train_test_split(
+            texts,
+            test_size=self.validation_fraction,
+            stratify=dataset.labels[first_row],
+            random_state=self.owner._seed_,
+        )
+        in_train = np.isin(dataset.text_index, train_texts)
+        return np.flatnonzero(in_train), np.flatnonzero(~in_train)
 
     def get_split_datasets(
         self, X: Any, y: Any = None, **fit_params: Any
     ) -> tuple[TextDataset, TextDataset | None]:
-        """All texts for training, unless ``validation_fraction`` asks for a held-out part."""
+        """All rows for training, unless ``validation_fraction`` holds out some texts."""
         dataset = self.get_dataset(X, y)
-        if self.validation_fraction is None:
+        train, valid = self.split_rows(dataset)
+        if valid is None:
             return dataset, None
-        train, valid = train_test_split(
-            np.arange(len(dataset)),
-            test_size=self.validation_fraction,
-            stratify=self.stratification_labels(dataset),
-            random_state=self._seed_,
-        )
         return dataset.subset(train), dataset.subset(valid)
 
-    def stratification_labels(self, dataset: TextDataset) -> np.ndarray:
-        """The class of each row, which the validation split keeps in proportion."""
-        return dataset.labels
+    def training_batches(self, dataset: TextDataset) -> int:
+        """Batches one training epoch over ``dataset`` runs (after the validation split)."""
+        train, _ = self.split_rows(dataset)
+        return -(-len(train) // self.batch_size)
 
     def get_iterator(self, dataset: TextDataset, training: bool = False) -> DataLoader:
         """Length-grouped shuffled batches for training, length-sorted batches otherwise."""
         if training:
-            rng = np.random.default_rng([self._seed_, len(self.history)])
+            rng = np.random.default_rng([self.owner._seed_, len(self.history)])
             sampler: Any = LengthGroupedBatchSampler(dataset.lengths, self.batch_size, rng)
         else:
             sampler = SortedBatchSampler(dataset.lengths, self.batch_size)
-        collate = self._tuning_mode().collator(self)
+        collate = self._tuning_mode().collator(self.owner, weighted=dataset.weights is not None)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)
 
     # ------------------------------------------------------------------ steps
@@ -235,7 +233,7 @@ class TextNet(NeuralNet):  # type: ignore[misc]
         inputs = {
             key: value.to(device, non_blocking=True)
             for key, value in x.items()
-            if key != "text_index"
+            if key not in BOOKKEEPING_KEYS
         }
         with self.runtime_.autocast():
             return self.module_(**inputs, **fit_params)
@@ -243,51 +241,39 @@ class TextNet(NeuralNet):  # type: ignore[misc]
     def get_loss(
         self, y_pred: torch.Tensor, y_true: torch.Tensor, X: Any = None, training: bool = False
     ) -> torch.Tensor:
-        """Cross-entropy, computed in float32 whatever the forward precision.
-
-        While a fit with ``sample_weight`` or ``class_weight`` runs, it is the weighted mean
-        of the batch's per-text losses (each row looks its text's weight up by index).
-        """
-        y_true = y_true.to(self.runtime_.device)
-        if vars(self).get("_loss_weights_") is None:
-            return self.criterion_(y_pred.float(), y_true)
-        losses = torch.nn.functional.cross_entropy(y_pred.float(), y_true, reduction="none")
-        return self.weighted_mean(losses, X)
-
-    def weighted_mean(self, losses: torch.Tensor, X: Any) -> torch.Tensor:
-        """The batch's mean per-text loss, weighted when the fit has weights."""
-        weights = vars(self).get("_loss_weights_")
-        if weights is None or not isinstance(X, dict) or "text_index" not in X:
+        """The batch's mean per-row loss (float32), weighted by the rows' ``sample_weight``."""
+        losses = self.owner._row_losses(y_pred, y_true.to(self.runtime_.device))
+        weights = X.get("sample_weight") if isinstance(X, dict) else None
+        if weights is None:
             return losses.mean()
-        w = weights[X["text_index"]].to(losses.device)
+        w = weights.to(losses.device)
         # A batch whose weights are all zero contributes nothing (rather than 0/0).
         return (w * losses).sum() / w.sum().clamp_min(torch.finfo(w.dtype).tiny)
 
-    def train_step(self, batch: Any, **fit_params: Any) -> dict[str, torch.Tensor]:
-        """One optimizer step: forward, loss, backward, clip, step."""
+    def train_step_single(self, batch: Any, **fit_params: Any) -> dict[str, torch.Tensor]:
+        """Forward, loss and (scaled) backward of one batch; a non-finite loss stops the fit."""
         self._set_training(True)
         x, y = batch
-        self.optimizer_.zero_grad(set_to_none=True)
         y_pred = self.infer(x, **fit_params)
         loss = self.get_loss(y_pred, y, X=x, training=True)
         if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"The training loss became {loss.item()} at epoch {len(self.history)}. Lower "
-                f"the learning rate (lr={self.lr}) or use precision='float32'."
-            )
+            raise FloatingPointError(self.owner._non_finite_loss_message(loss.item()))
         self.grad_scaler_.scale(loss).backward()
-        self.notify(
-            "on_grad_computed",
-            named_parameters=list(self.module_.named_parameters()),
-            batch=batch,
-            training=True,
-        )
+        return {"loss": loss, "y_pred": y_pred}
+
+    def _zero_grad_optimizer(self, set_to_none: bool | None = None) -> None:
+        # Gradients set to None, not zeroed: no memory is written for them between steps.
+        super()._zero_grad_optimizer(set_to_none=True)
+
+    def _step_optimizer(self, step_fn: Any) -> None:
+        # GradScaler cannot step with a closure: run the step, then unscale, clip and step.
+        step_fn()
+        scaler = self.grad_scaler_
         if self.max_grad_norm is not None:
-            self.grad_scaler_.unscale_(self.optimizer_)
+            scaler.unscale_(self.optimizer_)
             torch.nn.utils.clip_grad_norm_(self.module_.parameters(), self.max_grad_norm)
-        self.grad_scaler_.step(self.optimizer_)
-        self.grad_scaler_.update()
-        return {"loss": loss.detach(), "y_pred": y_pred.detach()}
+        scaler.step(self.optimizer_)
+        scaler.update()
 
     def evaluation_step(self, batch: Any, training: bool = False) -> torch.Tensor:
         """Module outputs for one batch without autograd bookkeeping."""
@@ -301,4 +287,20 @@ class TextNet(NeuralNet):  # type: ignore[misc]
         try:
             yield from super().forward_iter(X, training=training, device=device)
         except torch.OutOfMemoryError as error:
-            raise out_of_memory_error(error, self, "predict") from error
+            raise out_of_memory_error(error, self.owner, "predict") from error
+
+    # ------------------------------------------------------------------ for skorch's scoring
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities of raw texts (as the owner gives them), or of a dataset's rows.
+
+        skorch's scoring callbacks call ``predict`` with the validation dataset and compare
+        with the targets of the batches they saw, in the order the batches came.
+        """
+        if not isinstance(X, TextDataset):
+            return self.owner.predict_proba(X)  # type: ignore[no-any-return]
+        outputs = [self.owner._proba_from_outputs(out) for out in self.forward_iter(X)]
+        return np.concatenate(outputs) if outputs else np.empty((0, self.owner.n_classes_))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class indices (not labels: skorch's targets are indices) of texts or of rows."""
+        return self.predict_proba(X).argmax(axis=1)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from transformers.modeling_utils import PreTrainedModel
 
-from ..base.dataset import IGNORE_INDEX
+from ..text.rows import IGNORE_INDEX
 from .common import real_token_positions, use_fused_activations
 
 

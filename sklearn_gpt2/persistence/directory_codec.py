@@ -31,8 +31,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoTokenizer
 
-from ..base.runtime import Runtime
 from ..models.checkpoint import quiet_transformers
+from ..runtime import Runtime
 from .atomic_directory import leftover_of, replacing_directory
 from .state import (
     FORMAT_NAME,

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from transformers import AutoConfig, AutoTokenizer, PretrainedConfig
 
-from ..base.runtime import Runtime
 from ..models.checkpoint import quiet_transformers
+from ..runtime import Runtime
 from .state import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -163,7 +163,7 @@ def set_state(estimator: Any, state: dict[str, Any]) -> None:
         )
     version = state.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        from .. import __version__
+        from .._version import __version__
 
         raise ValueError(
             f"This pickled {name} was written in format version {version} by "

@@ -22,8 +22,8 @@ from transformers.models.auto.modeling_auto import (
     MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING,
 )
 
-from ..base.runtime import Runtime
 from ..models.checkpoint import is_decoder, prepare_tokenizer, quiet_transformers
+from ..runtime import Runtime
 from ..text.tokenize import CachedTokenizer, TokenCache
 
 #: The name both formats carry, and the version of their layout (1: sklearn-gpt2 0.1).
@@ -134,25 +134,17 @@ def restore(estimator: Any, state: FittedState, runtime: Runtime) -> None:
     module = estimator._module_from_saved(state.model, state.extra)
     module = estimator._tuning_mode().restore(estimator, module, state.adapter)
     prepare_tokenizer(state.tokenizer, getattr(module, "pads_left", is_decoder(state.model.config)))
-    # Through __dict__: skorch's __setattr__ refuses modules set outside its initialize steps.
-    vars(estimator).update(
-        classes_=state.classes,
-        n_classes_=len(state.classes),
-        _seed_=int(state.seed),
-        tokenizer_=state.tokenizer,
+    estimator._adopt_fitted(
+        classes=state.classes,
+        seed=int(state.seed),
+        tokenizer=state.tokenizer,
         # A loaded classifier may lack its checkpoint: it tokenizes into a cache of its own.
-        tokenize_=CachedTokenizer(state.tokenizer, TokenCache()),
-        module_=module.to(runtime.device),
-        criterion_=estimator.criterion(),
-        history_=History(state.history),
-        _modules=["module"],
-        _criteria=["criterion"],
-        _optimizers=[],
-        initialized_=True,
-        _tuning_fitted_=estimator.tuning,
-        _fitted_params_={name: state.params.get(name) for name in estimator._refit_only},
+        tokenize=CachedTokenizer(state.tokenizer, TokenCache()),
+        module=module.to(runtime.device),
+        history=History(state.history),
+        runtime=runtime,
+        fitted_params={name: state.params.get(name) for name in estimator._refit_only},
     )
-    estimator.set_runtime(runtime)
 
 
 # ---------------------------------------------------------------------------- shared pieces
@@ -162,7 +154,7 @@ def library_versions() -> dict[str, str]:
     import skorch
     import transformers
 
-    from .. import __version__
+    from .._version import __version__
 
     return {
         "sklearn_gpt2": __version__,

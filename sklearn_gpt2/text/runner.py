@@ -91,4 +91,8 @@ def combine_rows(proba: np.ndarray, rows: Rows) -> np.ndarray:
     mean = summed / counts[:, None]
     mean -= mean.max(axis=1, keepdims=True)
     combined = np.exp(mean)
-    return combined / combined.sum(axis=1, keepdims=True)
+    combined /= combined.sum(axis=1, keepdims=True)
+    # A text of one row keeps that row's probabilities exactly.
+    single = np.flatnonzero(counts[rows.text_index] == 1)
+    combined[rows.text_index[single]] = proba[single]
+    return combined

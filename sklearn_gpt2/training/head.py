@@ -18,56 +18,39 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..base.dataset import PaddedBatchCollator, TextDataset
 from ..models.checkpoint import MAX_CACHED_FEATURE_VALUES
 from ..models.sequence import head_name
-from ..text.batching import SortedBatchSampler
+from ..text.rows import Rows
+from ..text.runner import run_rows
 from ..text.tokenize import TokenCache
+from .dataset import FeatureCollator, TextDataset
 from .modes import TuningMode, set_trainable
 
 
 def compute_features(
-    module: Any,
-    token_ids: list[np.ndarray],
-    device: torch.device,
-    autocast: Any,
-    batch_size: int,
-    pad_token_id: int,
-) -> list[np.ndarray]:
-    """Pooled features (float32, one array per text) of ``token_ids`` under ``module``'s backbone.
+    module: Any, rows: Rows, device: torch.device, autocast: Any, batch_size: int, pad_id: int
+) -> np.ndarray:
+    """Pooled features (float32, one row per row) of ``rows`` under ``module``'s backbone.
 
-    Texts are batched by length, padded as the module expects, and run in evaluation mode
-    (no dropout), without autograd, in the precision ``autocast`` sets.
+    Rows go through the one batch runner (batched by length, padded as the module expects),
+    in evaluation mode (no dropout), without autograd, in the precision ``autocast`` sets.
     """
-    dataset = TextDataset(token_ids)
-    collate = PaddedBatchCollator(pad_token_id, module.pads_left)
-    features: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(token_ids)
+
+    def engine(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        features = module.features(
+            torch.from_numpy(input_ids).to(device), torch.from_numpy(attention_mask).to(device)
+        )
+        return features.float().cpu().numpy()  # type: ignore[no-any-return]
+
     was_training = module.training
     module.eval()
     try:
         with torch.inference_mode(), autocast():
-            for rows in SortedBatchSampler(dataset.lengths, batch_size):
-                inputs, _ = collate([dataset[i] for i in rows])
-                batch = module.features(
-                    inputs["input_ids"].to(device), inputs["attention_mask"].to(device)
-                )
-                batch = batch.float().cpu().numpy()
-                for row, index in enumerate(rows):
-                    features[index] = batch[row].copy()
+            return run_rows(
+                rows, engine, batch_size=batch_size, pad_token_id=pad_id, pad_left=module.pads_left
+            )
     finally:
         module.train(was_training)
-    return features
-
-
-class FeatureCollator:
-    """Stack rows of cached features into a batch ``({"features", "text_index"}, targets)``."""
-
-    def __call__(self, rows: list[Any]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """Return the batch of ``rows`` (feature vector, class index, text index)."""
-        features = torch.from_numpy(np.stack([feature for feature, _, _ in rows]))
-        targets = torch.tensor([int(target) for _, target, _ in rows], dtype=torch.long)
-        text_index = torch.tensor([index for _, _, index in rows], dtype=torch.long)
-        return {"features": features, "text_index": text_index}, targets
 
 
 class HeadTuning(TuningMode):
@@ -93,36 +76,69 @@ class HeadTuning(TuningMode):
             vars(estimator)["_feature_cache_"] = cache
         return cache  # type: ignore[no-any-return]
 
-    def dataset(self, estimator: Any, texts: Any, y: Any) -> TextDataset:
-        """Rows of cached features (computed for the texts not seen before)."""
-        spec = estimator.tokenization_spec()
+    def features(self, estimator: Any, rows: Rows) -> list[np.ndarray]:
+        """The pooled feature of each row, computed only for token sequences not seen before.
+
+        A feature depends on the row's tokens and on the precision and kind of device that
+        computed it, so two fits whose rows share tokens (a grid over ``max_length`` on short
+        texts, the folds of a cross-validation) share the feature.
+        """
         runtime = estimator.runtime_
-        # Features depend on the tokens and on the precision and kind of device computing them.
-        key: Hashable = (spec, runtime.precision, runtime.device.type)
+        key: Hashable = (runtime.precision, runtime.device.type)
         cache = self._cache(estimator)
-        texts = list(texts)
-        features: list[np.ndarray | None] = [cache.get((key, text)) for text in texts]
-        missing = list(dict.fromkeys(t for t, f in zip(texts, features, strict=True) if f is None))
+        token_keys = [ids.tobytes() for ids in rows.token_ids]
+        found: list[np.ndarray | None] = [cache.get((key, tokens)) for tokens in token_keys]  # type: ignore[arg-type]
+        missing = list(
+            dict.fromkeys(t for t, f in zip(token_keys, found, strict=True) if f is None)
+        )
         if missing:
+            position = {tokens: i for i, tokens in enumerate(token_keys)}
             fresh = compute_features(
-                estimator.module_,
-                estimator.tokenize_(missing, spec),
+                estimator._net.module_,
+                Rows.one_per_text([rows.token_ids[position[t]] for t in missing]),
                 runtime.device,
                 runtime.autocast,
                 estimator.batch_size,
-                estimator.tokenize_.tokenizer.pad_token_id,
+                estimator.tokenizer_.pad_token_id,
             )
+            if not np.isfinite(fresh).all():
+                raise ValueError(
+                    f"The frozen backbone of {estimator.model_name_or_path!r} computes "
+                    f"non-finite features (NaN or infinity): the checkpoint's weights are "
+                    f"broken, whatever the learning rate. Use a sound checkpoint."
+                )
             computed = dict(zip(missing, fresh, strict=True))
-            for text, feature in computed.items():
-                cache.put((key, text), feature)
-            features = [
-                computed[t] if f is None else f for t, f in zip(texts, features, strict=True)
+            for tokens, feature in computed.items():
+                cache.put((key, tokens), feature)  # type: ignore[arg-type]
+            found = [
+                computed[t] if f is None else f for t, f in zip(token_keys, found, strict=True)
             ]
-        return estimator.make_dataset(features, y)
+        return found  # type: ignore[return-value]
 
-    def collator(self, estimator: Any) -> FeatureCollator:
+    def dataset(self, estimator: Any, texts: Any, y: Any) -> TextDataset:
+        """Training rows of cached features, each with its text's class index."""
+        rows = estimator._rows(list(texts))
+        targets = None if y is None else np.asarray(y)[rows.text_index]
+        return TextDataset(self.features(estimator, rows), targets, rows.text_index)
+
+    def collator(self, estimator: Any, weighted: bool = False) -> FeatureCollator:
         """Stack feature vectors (no padding: they all have the same width)."""
-        return FeatureCollator()
+        return FeatureCollator(weighted)
+
+    def row_proba(self, estimator: Any, rows: Rows) -> np.ndarray:
+        """Probabilities of each row from its cached feature, the head run batch by batch."""
+        features = np.stack(self.features(estimator, rows)) if len(rows) else np.empty((0, 0))
+        module = estimator._net.module_
+        device = estimator.runtime_.device
+        parts = [
+            estimator._proba_from_outputs(
+                module.classify(
+                    torch.from_numpy(features[start : start + estimator.batch_size]).to(device)
+                )
+            )
+            for start in range(0, len(features), estimator.batch_size)
+        ]
+        return np.concatenate(parts) if parts else np.empty((0, estimator.n_classes_))
 
     def trained_tensors(self, module: Any) -> dict[str, torch.Tensor]:
         """The head's tensors."""

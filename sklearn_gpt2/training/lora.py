@@ -56,7 +56,7 @@ class LoraTuning(TuningMode):
         from peft import inject_adapter_in_model
 
         model = module.model
-        config = lora_config(model, int(estimator.lora_rank))
+        config = lora_config(model, int(getattr(estimator, "lora_rank", 8)))
         try:
             inject_adapter_in_model(config, model)
         except ValueError as error:

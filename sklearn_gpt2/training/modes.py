@@ -5,8 +5,9 @@ A :class:`TuningMode` is consulted by the shared base at a handful of points:
 * ``bind_checkpoint``: at the start of a fit, what it shares with other fits on the checkpoint;
 * ``prepare``: after the module is built (from the checkpoint or from a saved state), which of
   its parameters train (freezing, adapters); the optimizer takes only those;
-* ``dataset`` / ``collator``: what a training or prediction row holds (token ids, or cached
-  features) and how rows become a batch;
+* ``dataset`` / ``collator``: what a training row holds (token ids, or cached features) and
+  how rows become a batch;
+* ``row_proba``: how prediction turns rows into probabilities (through the one batch runner);
 * ``saved_model`` / ``trained_tensors``: what persistence writes (a plain transformers model
   plus any tensors it lacks; or only what was trained, for a save by reference);
 * ``restore``: the inverse, on a model rebuilt from a saved state.
@@ -18,7 +19,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from ..base.dataset import PaddedBatchCollator, TextDataset
+from ..text.rows import Rows
+from .dataset import PaddedBatchCollator, TextDataset
 
 
 class TuningMode:
@@ -37,14 +39,18 @@ class TuningMode:
         return module
 
     def dataset(self, estimator: Any, texts: Any, y: Any) -> TextDataset:
-        """Rows for training or prediction: the texts' token ids (cached per checkpoint)."""
-        return estimator.make_dataset(estimator.tokenize_(texts, estimator.tokenization_spec()), y)
+        """Rows for training: the texts' token ids (cached per checkpoint) and targets."""
+        return estimator._make_dataset(estimator._rows(list(texts)), y)  # type: ignore[no-any-return]
 
-    def collator(self, estimator: Any) -> Any:
-        """What turns rows into a batch: padding to the batch's longest text."""
+    def collator(self, estimator: Any, weighted: bool = False) -> Any:
+        """What turns rows into a batch: padding to the batch's longest row."""
         return PaddedBatchCollator(
-            estimator.tokenize_.tokenizer.pad_token_id, estimator.module_.pads_left
+            estimator.tokenizer_.pad_token_id, estimator._net.module_.pads_left, weighted
         )
+
+    def row_proba(self, estimator: Any, rows: Rows) -> Any:
+        """Probabilities of each row: the whole module on token ids, batch by batch."""
+        return estimator._row_proba(rows)
 
     def saved_model(self, module: Any) -> tuple[Any, dict[str, torch.Tensor] | None]:
         """The plain transformers model to save, and any tensors it lacks (None: none)."""

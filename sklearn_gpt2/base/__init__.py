@@ -1,0 +1,1 @@
+"""The sklearn contract and the fit/predict skeleton both estimators share."""
