@@ -39,7 +39,9 @@ def test_weights_travel_in_the_batch():
 
 
 def test_right_padding_for_encoders():
-    x, _ = PaddedBatchCollator(pad_token_id=9, left=False)([(IDS[0], 0, 0, 1.0), (IDS[1], 0, 1, 1.0)])
+    x, _ = PaddedBatchCollator(pad_token_id=9, left=False)(
+        [(IDS[0], 0, 0, 1.0), (IDS[1], 0, 1, 1.0)]
+    )
     assert x["input_ids"].tolist() == [[5, 6, 7], [8, 9, 9]]
 
 
@@ -65,7 +67,9 @@ def test_the_runner_scatters_rows_back_in_order_and_pads_each_batch_to_its_own_l
         widths.append(input_ids.shape[1])
         return attention_mask.sum(axis=1, keepdims=True).astype(float)
 
-    out = run_rows(Rows.one_per_text(token_ids), engine, batch_size=2, pad_token_id=0, pad_left=True)
+    out = run_rows(
+        Rows.one_per_text(token_ids), engine, batch_size=2, pad_token_id=0, pad_left=True
+    )
     assert out[:, 0].tolist() == [2, 5, 1, 4]
     assert widths == [5, 2]
 
