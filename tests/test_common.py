@@ -16,9 +16,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.utils import estimator_checks
 
-from sklearn_gpt2 import GPT2SequenceClassifier
+from sklearn_gpt2 import GPT2PromptClassifier, GPT2SequenceClassifier
 
-NAME = "GPT2SequenceClassifier"
+ESTIMATORS = [GPT2SequenceClassifier, GPT2PromptClassifier]
 DATA_FREE_CHECKS = [
     "check_parameters_default_constructible",
     "check_no_attributes_set_in_init",
@@ -35,16 +35,18 @@ DATA_FREE_CHECKS = [
 ]
 
 
+@pytest.mark.parametrize("estimator_class", ESTIMATORS, ids=lambda cls: cls.__name__)
 @pytest.mark.parametrize("check_name", DATA_FREE_CHECKS)
-def test_sklearn_data_free_check(check_name):
+def test_sklearn_data_free_check(check_name, estimator_class):
     check = getattr(estimator_checks, check_name, None)
     if check is None:
         pytest.skip(f"{check_name} is not in this scikit-learn version")
-    check(NAME, GPT2SequenceClassifier())
+    check(estimator_class.__name__, estimator_class())
 
 
-def test_text_input_tags():
-    tags = GPT2SequenceClassifier().__sklearn_tags__()
+@pytest.mark.parametrize("estimator_class", ESTIMATORS, ids=lambda cls: cls.__name__)
+def test_text_input_tags(estimator_class):
+    tags = estimator_class().__sklearn_tags__()
     assert tags.input_tags.string and not tags.input_tags.two_d_array
     assert tags.estimator_type == "classifier" and tags.target_tags.required
 
