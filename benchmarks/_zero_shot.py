@@ -93,7 +93,7 @@ class ZeroShotJob(Job):
     name = "zero-shot"
     summary = "GPT2PromptClassifier zero-shot beside skorch's ZeroShotClassifier"
     uses_workloads = True
-    smallest = ("--shape", "tiny", "--zero-shot-texts", "8")
+    smallest = ("--shape", "tiny", "--zero-shot-texts", "12")
     defaults: ClassVar[dict[str, Any]] = {"zero_shot_texts": 96}
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -118,7 +118,7 @@ class ZeroShotJob(Job):
                 "checkpoint": checkpoint,
                 "file": "sst2/dev.csv",
                 "n_texts": args.zero_shot_texts,
-                "n_anchor_texts": max(4, args.zero_shot_texts // 4),
+                "n_anchor_texts": max(1, args.zero_shot_texts // 4),  # 3 rounds: new texts each
                 "labels": labels,
                 "max_length": 128,
                 "batch_size": 32,
