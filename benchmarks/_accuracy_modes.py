@@ -1,4 +1,4 @@
-"""The training-modes study of ``accuracy_minilm.py --study modes``, with real MiniLM weights.
+"""The training-modes study (the ``accuracy-modes`` job), with real MiniLM weights.
 
 On nested samples of SST-2 training sentences (e.g. 1,000 and 5,000), fits ``tuning="full"``,
 ``"lora"`` and ``"head"`` with settings a user would choose (3 epochs; head mode also 20, its
@@ -10,8 +10,6 @@ baseline on the same sentences. Then, on the largest sample with the positive cl
 
 from __future__ import annotations
 
-import shlex
-import sys
 import time
 from typing import Any
 
@@ -72,7 +70,7 @@ def fit_mode(
 
 
 def curve(clf: GPT2SequenceClassifier) -> str:
-    values = clf.history[:, "dev_acc"]
+    values = clf.history_[:, "dev_acc"]
     if len(values) > 6:  # long head-mode runs: a few points
         keep = sorted({0, 1, 2, 4, 9, len(values) - 1} & set(range(len(values))))
         return ", ".join(f"{i + 1}: {values[i]:.3f}" for i in keep)
@@ -99,7 +97,7 @@ def accuracy_rows(
         for tuning in tunings:
             for settings in SETTINGS[tuning]:
                 clf, fit_s = fit_mode(path, tuning, settings, part, dev, args)
-                final = clf.history[-1, "dev_acc"]
+                final = clf.history_[-1, "dev_acc"]
                 lines.append(
                     f'| {size:,} | MiniLM `tuning="{tuning}"` | {settings["lr"]:g} '
                     f"| {settings['max_epochs']} | **{final:.4f}** | {curve(clf)} | {fit_s:.0f} |"
@@ -141,13 +139,13 @@ def run_modes_study(
     args: Any, path: str, train: pd.DataFrame, dev: pd.DataFrame, sizes: list[int], machine: str
 ) -> str:
     """Run the study; return its markdown report."""
-    from accuracy_minilm import tfidf_baseline
+    from .accuracy_minilm import tfidf_baseline
 
-    command = "python benchmarks/accuracy_minilm.py " + shlex.join(sys.argv[1:])
+    command = args.command
     lines = [
         "# Training modes with real weights: measured results",
         "",
-        "Written by `benchmarks/accuracy_minilm.py --study modes`; see "
+        "Written by `benchmarks/run.py accuracy-modes`; see "
         "[training_modes.md](training_modes.md) for what the figures mean.",
         "",
         f"- Machine: {machine}.",

@@ -1,4 +1,4 @@
-"""What every benchmark job shares: data, the checkpoint, token counts, FLOPs, memory, machine.
+"""What every benchmark job shares: data, checkpoints, token counts, FLOPs, memory, the machine.
 
 Definitions used throughout (see docs/benchmarks.md):
 
@@ -32,6 +32,7 @@ SHARED_DATA = Path(
     os.environ.get("SKLEARN_GPT2_SHARED_DATA", REPO.parent / "shared" / "data")
 ).resolve()
 RESULTS = REPO / "benchmarks" / "results"
+DOCS = REPO / "docs"
 
 #: GPT-2 shapes: "124m" is GPT2Config()'s defaults (GPT-2 small, 124M parameters); "small"
 #: checks the harness in minutes; "tiny" keeps the 20,000-text memory check short.
@@ -280,3 +281,75 @@ def machine_info() -> dict[str, Any]:
         "sklearn": sklearn.__version__,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def native_bfloat16(device: str = "cpu") -> bool:
+    """Whether ``device`` runs bfloat16 natively (the documented rule of ``precision="auto"``)."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+
+
+def expected_precision(requested: str, device: str = "cpu") -> str:
+    """What ``precision=requested`` runs in on ``device``, as docs/precision.md states it.
+
+    Jobs check it against the fitted ``runtime_.precision`` rather than trust it.
+    """
+    if requested != "auto":
+        return requested
+    return "bfloat16" if native_bfloat16(device) else "float32"
+
+
+def capabilities(threads: int | None = None) -> str:
+    """The machine in one line: CPU, cores, bfloat16 instructions, threads, torch, GPU."""
+    import torch
+
+    info = machine_info()
+    flags = ", ".join(
+        f"{flag} {'yes' if info[flag] else 'no'}"
+        for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+    )
+    if torch.cuda.is_available():
+        gpu = f"CUDA {torch.version.cuda}: {torch.cuda.get_device_name()}"
+    else:
+        gpu = "no CUDA GPU"
+    return (
+        f"Machine: {info['cpu']}; {info['usable_cpus']} usable of {info['logical_cpus']} "
+        f"logical cores; {flags}; torch {info['torch']} with "
+        f"{threads or torch.get_num_threads()} threads; transformers {info['transformers']}, "
+        f"skorch {info['skorch']}, scikit-learn {info['sklearn']}; {gpu}; {info['date']}"
+    )
+
+
+class Phase:
+    """Wall time, CPU time and peak memory of one phase (fit or predict)."""
+
+    def __enter__(self) -> Phase:
+        self.peak_resettable = reset_peak_rss()
+        self.rss_before_mb = rss_mb()
+        self._cpu = cpu_seconds()
+        self._wall = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._wall
+        self.cpu_seconds = cpu_seconds() - self._cpu
+        self.peak_rss_mb = peak_rss_mb()
+
+    def record(self, prefix: str) -> dict[str, Any]:
+        return {
+            f"{prefix}_s": self.seconds,
+            f"{prefix}_cpu_s": self.cpu_seconds,
+            f"{prefix}_rss_before_mb": self.rss_before_mb,
+            f"{prefix}_peak_rss_mb": self.peak_rss_mb,
+            "peak_rss_resettable": self.peak_resettable,
+        }
+
+
+def measure(phase: str, action: Any) -> dict[str, Any]:
+    """Run ``action()`` as one :class:`Phase` and return its record."""
+    with Phase() as timing:
+        action()
+    return timing.record(phase)

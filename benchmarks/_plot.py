@@ -10,7 +10,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never a window
 
 import matplotlib.pyplot as plt
-from _tools import TOOLS
+
+from ._tools import TOOLS
 
 NAMES = {
     "tutorial": "tutorial loop",

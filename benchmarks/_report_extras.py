@@ -130,7 +130,7 @@ def _median(values: list[float]) -> float:
 def zero_shot_section(results: list[dict[str, Any]]) -> list[str]:
     """GPT2PromptClassifier and skorch's ZeroShotClassifier on the same texts and prompt."""
     runs = sorted(
-        (r for r in results if r["spec"]["kind"] == "zero_shot"), key=lambda r: r["spec"]["name"]
+        (r for r in results if r["spec"]["kind"] == "zero-shot"), key=lambda r: r["spec"]["name"]
     )
     if not runs:
         return []

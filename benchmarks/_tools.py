@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import Workload
 from torch import nn
+
+from ._common import Workload, expected_precision
 
 TOOLS = ("tutorial", "skorch", "trainer", "pipeline", "ours")
 PREDICT_ONLY = {"pipeline"}
@@ -249,7 +250,8 @@ class HFPipeline(_Tool):
 class Ours(_Tool):
     def __init__(self, checkpoint: Path, workload: Workload) -> None:
         super().__init__(checkpoint, workload)
-        self.precision = _auto_precision()
+        # What "auto" runs in here (to measure the matching ceiling); the fit says for sure.
+        self.precision = expected_precision("auto", "cpu")
 
     def fit(self, texts: list[str], labels: list[str]) -> None:
         from sklearn_gpt2 import GPT2SequenceClassifier
@@ -264,23 +266,13 @@ class Ours(_Tool):
             precision="auto",
             random_state=w.seed,
         ).fit(texts, labels)
+        self.precision = self.clf.runtime_.precision
 
     def predict(self, texts: list[str]) -> np.ndarray:
         return self.clf.predict(texts)
 
 
-def _auto_precision() -> str:
-    """What ``precision="auto"`` runs in on this CPU, to measure the matching ceiling."""
-    try:
-        from sklearn_gpt2.base.runtime import resolve_precision
-    except ImportError:  # the helper moved: fall back to the rule it implements
-        from _common import cpu_flags
-
-        return "bfloat16" if {"avx512_bf16", "amx_bf16"} & cpu_flags() else "float32"
-    return resolve_precision("auto", torch.device("cpu"))
-
-
-def make_tool(name: str, checkpoint: Path, workload: Workload) -> _Tool:
+def make_tool(name: str, checkpoint: str | Path, workload: Workload) -> _Tool:
     classes = {
         "tutorial": Tutorial,
         "skorch": SkorchPipeline,
@@ -288,4 +280,4 @@ def make_tool(name: str, checkpoint: Path, workload: Workload) -> _Tool:
         "pipeline": HFPipeline,
         "ours": Ours,
     }
-    return classes[name](checkpoint, workload)
+    return classes[name](Path(checkpoint), workload)

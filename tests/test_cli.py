@@ -53,6 +53,7 @@ TRAIN = ["--text-column", "review", "--label-column", "sentiment"]
 
 
 # ---------------------------------------------------------------- the demo
+@pytest.mark.slow
 def test_demo_learns_and_says_it_is_a_demo(tmp_path, capsys):
     # README command 1 exactly as a user runs it (only the save path moved into tmp_path):
     # the demo's own defaults, 5 folds, the tiny model from random weights.
@@ -239,6 +240,7 @@ def test_unwritable_save_directory_is_refused(train_csv, tmp_path, capsys):
     assert "cannot write in" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_disk_full_during_save_keeps_the_previous_model(train_csv, tiny_gpt2, tmp_path):
     model = tmp_path / "model.joblib"
     joblib.dump({"previous": "model"}, model)

@@ -163,6 +163,7 @@ def assert_same_results(search: GridSearchCV, serial: GridSearchCV) -> None:
         np.testing.assert_array_equal(search.cv_results_[key], serial.cv_results_[key], key)
 
 
+@pytest.mark.slow
 def test_grid_search_on_dask_matches_one_process(client, serial_search, tiny_gpt2, demo_data):
     start = time.perf_counter()
     search = fit_on_dask(make_search(tiny_gpt2), *demo_data, client)
@@ -207,6 +208,7 @@ def test_worker_killed_mid_search_is_retried(client, serial_search, tiny_gpt2, d
     assert all(count <= 1 for count in loads_per_worker(client).values())
 
 
+@pytest.mark.slow
 def test_worker_killed_without_retries_is_reported(tiny_gpt2, demo_data):
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         client = start_client()

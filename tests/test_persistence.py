@@ -106,6 +106,7 @@ def test_pickle_round_trip_is_exact(fitted):
     assert len(loaded.history_) == len(fitted.history_)
 
 
+@pytest.mark.slow
 def test_joblib_in_a_fresh_process_without_checkpoint_or_network(tiny_gpt2, demo_data, tmp_path):
     checkpoint = shutil.copytree(tiny_gpt2, tmp_path / "checkpoint")
     clf = _fit(checkpoint, *demo_data)
@@ -265,6 +266,7 @@ def test_loading_never_unpickles(saved_dir, monkeypatch, fitted):
     np.testing.assert_array_equal(loaded.predict_proba(PROBE), fitted.predict_proba(PROBE))
 
 
+@pytest.mark.slow
 def test_from_pretrained_in_a_fresh_process(fitted, saved_dir, tmp_path):
     proba = _in_fresh_process(
         f"""
@@ -409,6 +411,7 @@ def test_skops_trusts_only_the_estimator(fitted, tmp_path):
 
 
 # ---------------------------------------------------------------------------- size (slow)
+@pytest.mark.slow
 @pytest.mark.skipif(
     not os.environ.get("SKLEARN_GPT2_SLOW"), reason="builds a 124M model; set SKLEARN_GPT2_SLOW=1"
 )

@@ -159,7 +159,9 @@ def test_bfloat16_fit_and_predict_end_to_end(tiny_gpt2, fitted_fp32):
     clf = make(tiny_gpt2, precision="bfloat16").fit(TEXTS, LABELS)
     assert not clf._net.grad_scaler_.is_enabled()  # loss scaling is for float16 only
     assert all(p.dtype == torch.float32 for p in clf.module_.parameters())
-    assert np.isfinite(clf.history_[:, "train_loss"]).all()
+    np.testing.assert_allclose(
+        clf.history_[:, "train_loss"], fitted_fp32.history_[:, "train_loss"], rtol=0.05
+    )
     proba = clf.predict_proba(TEXTS)
     assert_valid_proba(proba, len(TEXTS))
     assert set(clf.predict(TEXTS)) <= {"negative", "positive"}

@@ -207,6 +207,7 @@ def test_integer_labels_with_label_words(tiny_lm, cue_sentences):
     )
 
 
+@pytest.mark.slow
 def test_joblib_in_a_fresh_process_and_save_pretrained(tiny_lm, cue_sentences, tmp_path):
     X, y = cue_sentences
     clf = make(tiny_lm, n_shots=1, label_words=PHRASES).fit(X, y)

@@ -34,7 +34,10 @@ def test_cross_val_score_with_stratified_folds(tiny_gpt2, demo_data, make):
     X, y = demo_data
     scores = cross_val_score(make(tiny_gpt2), X, y, cv=StratifiedKFold(3))
     assert scores.shape == (3,)
-    assert np.all((scores >= 0) & (scores <= 1))
+    # The first fold's score is the accuracy of a model fitted on the other two, by hand.
+    train, test = next(StratifiedKFold(3).split(X, y))
+    by_hand = make(tiny_gpt2).fit([X[i] for i in train], [y[i] for i in train])
+    assert scores[0] == by_hand.score([X[i] for i in test], [y[i] for i in test])
 
 
 GRID = {"lr": [1e-3, 1e-4], "max_length": [8, 32]}
@@ -54,8 +57,10 @@ def check_search(search, X, y):
     assert len(search.cv_results_["params"]) == 4
     assert search.best_params_["lr"] in GRID["lr"]
     assert search.best_params_["max_length"] in GRID["max_length"]
-    scores = search.cv_results_["mean_test_score"]
-    assert np.all((scores >= 0) & (scores <= 1))
+    # Fitted on 48 texts, 3 folds: each split's score is an accuracy on 16 texts.
+    splits = np.array([search.cv_results_[f"split{i}_test_score"] for i in range(3)])
+    np.testing.assert_allclose(splits * 16, np.round(splits * 16), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], splits.mean(axis=0))
     best = search.best_estimator_
     assert best.max_length == search.best_params_["max_length"]
     assert best.predict(X[:5]).shape == (5,)
@@ -66,6 +71,7 @@ def test_grid_search_over_lr_and_max_length(serial_search, demo_data):
     check_search(serial_search, *demo_data)
 
 
+@pytest.mark.slow
 def test_grid_search_with_two_worker_processes(make, serial_search, tiny_gpt2, demo_data):
     X, y = demo_data
     # joblib's loky workers receive the estimator pickled, and run in fresh processes.

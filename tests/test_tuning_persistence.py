@@ -59,8 +59,11 @@ def test_directory_round_trip(fitted, tmp_path, demo_data):
     np.testing.assert_array_equal(loaded.predict_proba(PROBE), fitted.predict_proba(PROBE))
     trainable = {n for n, p in loaded.module_.named_parameters() if p.requires_grad}
     assert trainable == {n for n, p in fitted.module_.named_parameters() if p.requires_grad}
+    before = loaded.predict_proba(PROBE)
     loaded.partial_fit(*demo_data)
-    assert np.isfinite(loaded.predict_proba(PROBE)).all()
+    after = loaded.predict_proba(PROBE)
+    assert not np.allclose(after, before), "partial_fit on a loaded model must train it"
+    np.testing.assert_allclose(after.sum(axis=1), 1.0, atol=1e-9)
 
 
 def test_lora_directory_is_a_plain_model_plus_adapters(base, demo_data, tmp_path):
