@@ -19,6 +19,7 @@ from .base.estimator import BaseTextClassifier
 from .models.causal_lm import LabelScoringModule
 from .text.rows import IGNORE_INDEX, Rows
 from .text.spec import TEXT_FIELD, TokenizationSpec
+from .text.tokenize import tokens_in_context
 from .training.dataset import TextDataset
 
 #: Between in-context examples, and between the examples and the query.
@@ -175,18 +176,20 @@ class GPT2PromptClassifier(BaseTextClassifier):
         return word
 
     def _answer(self, word: str) -> str:
-        """The label word as it follows the prompt: with GPT-2's leading space where needed."""
-        if self.template[-1:].isspace() or word[:1].isspace():
+        """The label word as it follows the prompt: after a space where the family wants one."""
+        if (
+            not self._checkpoint.family.space_before_label_word
+            or self.template[-1:].isspace()
+            or word[:1].isspace()
+        ):
             return word
         return " " + word
 
     def _label_tokens(self) -> list[list[int]]:
         tokenizer = self.tokenizer_
         words = [self._label_word(label) for label in self.classes_]
-        token_ids = [
-            list(tokenizer(self._answer(word), add_special_tokens=False)["input_ids"])
-            for word in words
-        ]
+        _, context = TokenizationSpec(self.max_length, template=self.template).template_parts
+        token_ids = [tokens_in_context(tokenizer, context, self._answer(word)) for word in words]
         for label, word, ids in zip(self.classes_, words, token_ids, strict=True):
             if not word.strip() or not ids:
                 raise ValueError(

@@ -32,6 +32,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..models.checkpoint import Checkpoint, load_checkpoint
+from ..models.families import max_positions
 from ..runtime import PRECISIONS, Runtime
 from ..text.rows import Rows
 from ..text.runner import combine_rows, run_rows
@@ -240,18 +241,15 @@ class BaseTextClassifier(  # type: ignore[misc]
         net = getattr(self, "_net", None)
         if net is None or getattr(net, "module_", None) is None:
             return self._checkpoint.max_positions
-        config = net.module_.model.config
-        return getattr(config, "n_positions", None) or getattr(
-            config, "max_position_embeddings", None
-        )
+        return max_positions(net.module_.model.config)
 
     def _longest_row(self) -> int:
         """The most tokens one row may hold (``max_length``; a prompt adds its label words)."""
         return int(self.max_length)
 
-    def _check_max_length(self, max_positions: int | None) -> None:
+    def _check_max_length(self, context: int | None) -> None:
         longest = self._longest_row()
-        if max_positions is not None and longest > max_positions:
+        if context is not None and longest > context:
             extra = longest - self.max_length
             what = (
                 f"max_length={self.max_length}"
@@ -259,8 +257,8 @@ class BaseTextClassifier(  # type: ignore[misc]
                 else f"max_length={self.max_length} plus the longest label word ({extra} tokens)"
             )
             raise ValueError(
-                f"{what} exceeds the model's context of {max_positions} tokens; use "
-                f"max_length <= {max_positions - extra} (set_params(max_length=...))."
+                f"{what} exceeds the model's context of {context} tokens; use "
+                f"max_length <= {context - extra} (set_params(max_length=...))."
             )
 
     def _check_validation_split(self, label_indices: np.ndarray) -> None:

@@ -30,17 +30,13 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
 from ..text.tokenize import CachedTokenizer, TokenCache
+from .families import ModelFamily, family_of, max_positions
 
 #: Upper bound on the feature values (floats) kept per checkpoint by ``tuning="head"``: about
 #: 200 MB, e.g. 65,000 texts for a 768-wide GPT-2.
 MAX_CACHED_FEATURE_VALUES = 50_000_000
 
 logger = logging.getLogger(__name__)
-
-#: Model families that read text left to right and are classified from their last token:
-#: padded on the left, with positions counted over real tokens. Adding a decoder family is
-#: one entry here (and a test).
-DECODER_MODEL_TYPES = frozenset({"gpt2"})
 
 #: The kinds of model head the estimators load, by the transformers auto class that builds it.
 HEADS = {
@@ -53,8 +49,8 @@ _CHECKPOINTS: dict[tuple[Any, ...], Checkpoint] = {}
 
 
 def is_decoder(config: Any) -> bool:
-    """Whether a model config belongs to a decoder family (see ``DECODER_MODEL_TYPES``)."""
-    return getattr(config, "model_type", None) in DECODER_MODEL_TYPES
+    """Whether a model config belongs to a decoder family (see :mod:`.families`)."""
+    return family_of(config).decoder
 
 
 def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase, decoder: bool) -> None:
@@ -99,7 +95,7 @@ class Checkpoint:
     name: str
     fingerprint: tuple[Any, ...]
     tokenizer: PreTrainedTokenizerBase
-    decoder: bool
+    family: ModelFamily
     max_positions: int | None
     token_cache: TokenCache = field(default_factory=TokenCache, repr=False)
     #: Pooled features of texts under the pretrained (frozen) backbone, for ``tuning="head"``;
@@ -108,6 +104,11 @@ class Checkpoint:
         default_factory=lambda: TokenCache(MAX_CACHED_FEATURE_VALUES), repr=False
     )
     _templates: dict[tuple[str, int | None], HeadTemplate] = field(default_factory=dict)
+
+    @property
+    def decoder(self) -> bool:
+        """Whether the checkpoint's family is a decoder (left padding, last-token pooling)."""
+        return self.family.decoder
 
     @property
     def tokenize(self) -> CachedTokenizer:
@@ -119,7 +120,9 @@ class Checkpoint:
         key = (head, num_labels)
         with _CACHE_LOCK:
             if key not in self._templates:
-                self._templates[key] = _load_template(self.name, head, num_labels)
+                self._templates[key] = _load_template(
+                    self.name, head, num_labels, self.family.load_dtype
+                )
                 self._templates[key].model.config.pad_token_id = self.tokenizer.pad_token_id
             return self._templates[key]
 
@@ -196,8 +199,10 @@ def _not_found_message(name_or_path: str, error: Exception) -> str:
     )
 
 
-def _load_template(name: str, head: str, num_labels: int | None) -> HeadTemplate:
-    kwargs: dict[str, Any] = {"dtype": torch.float32, "output_loading_info": True}
+def _load_template(
+    name: str, head: str, num_labels: int | None, dtype: torch.dtype
+) -> HeadTemplate:
+    kwargs: dict[str, Any] = {"dtype": dtype, "output_loading_info": True}
     if num_labels is not None:
         kwargs.update(num_labels=num_labels, ignore_mismatched_sizes=True)
     try:
@@ -239,15 +244,12 @@ def load_checkpoint(name_or_path: str | os.PathLike[str]) -> Checkpoint:
                 config = AutoConfig.from_pretrained(name)
         except (OSError, ValueError) as error:
             raise OSError(_not_found_message(name, error)) from error
-        decoder = is_decoder(config)
-        prepare_tokenizer(tokenizer, decoder)
-        max_positions = getattr(config, "n_positions", None) or getattr(
-            config, "max_position_embeddings", None
-        )
+        family = family_of(config)
+        prepare_tokenizer(tokenizer, family.decoder)
         # A directory is remembered by its absolute path: the weights of another head are read
         # later, and must come from the same files even if the working directory changed.
         location = str(Path(name).resolve()) if Path(name).is_dir() else name
-        checkpoint = Checkpoint(location, key, tokenizer, decoder, max_positions)
+        checkpoint = Checkpoint(location, key, tokenizer, family, max_positions(config))
         _CHECKPOINTS[key] = checkpoint
         return checkpoint
 

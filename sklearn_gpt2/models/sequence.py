@@ -7,10 +7,7 @@ from torch import nn
 from transformers.modeling_utils import PreTrainedModel
 
 from .common import real_token_positions, use_fused_activations
-
-#: Names transformers gives the classification head of a sequence classifier (GPT-2's
-#: ``score``; BERT's, RoBERTa's and most encoders' ``classifier``).
-HEAD_NAMES = ("score", "classifier")
+from .families import HEAD_NAMES
 
 
 def head_name(model: nn.Module) -> str:
@@ -27,7 +24,7 @@ def head_name(model: nn.Module) -> str:
 class SequenceClassifierModule(nn.Module):
     """A transformers sequence classifier whose output does not depend on padding.
 
-    Decoder models (GPT-2 and the other families in ``DECODER_MODEL_TYPES``) are fed
+    Decoder models (the decoder families of :mod:`sklearn_gpt2.models.families`) are fed
     left-padded batches, get position ids counted over real tokens only, and are classified
     from the last position. Encoder models are fed right-padded batches and keep their own
     pooling. See :mod:`sklearn_gpt2.models.common` for why.

@@ -23,6 +23,7 @@ from transformers.models.auto.modeling_auto import (
 )
 
 from ..models.checkpoint import is_decoder, prepare_tokenizer, quiet_transformers
+from ..models.families import family_of
 from ..runtime import Runtime
 from ..text.tokenize import CachedTokenizer, TokenCache
 
@@ -249,7 +250,7 @@ def build_model(
                 None,
                 config=config,
                 state_dict=weights,
-                dtype=torch.float32,
+                dtype=family_of(config).load_dtype,
                 ignore_mismatched_sizes=True,
                 output_loading_info=True,
             )

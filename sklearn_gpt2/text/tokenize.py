@@ -99,17 +99,45 @@ def _encode_plain(tokenizer: Any, texts: list[str], spec: TokenizationSpec) -> l
     return list(batch["input_ids"])
 
 
+def leading_special_tokens(tokenizer: Any) -> list[int]:
+    """The ids a tokenizer puts before every text (a BOS token for Llama or OPT; none for GPT-2)."""
+    with_specials = list(tokenizer("a", add_special_tokens=True)["input_ids"])
+    plain = list(tokenizer("a", add_special_tokens=False)["input_ids"])
+    start = len(with_specials) - len(plain)
+    if start >= 0 and with_specials[start:] == plain:
+        return with_specials[:start]
+    return []
+
+
+def tokens_in_context(tokenizer: Any, context: str, word: str) -> list[int]:
+    """The tokens of ``word`` as they follow ``context``: tokenized together, then split.
+
+    A tokenizer may merge or mark a word differently at the start of a text (SentencePiece's
+    word-start marker, BPE merges across the boundary), so a label word is tokenized after the
+    prompt it follows, keeping the tokens past the prompt's own. Where the prompt's tokens are
+    not a prefix of the whole (the boundary merged), the word is tokenized on its own.
+    """
+    before = list(tokenizer(context, add_special_tokens=False)["input_ids"])
+    whole = list(tokenizer(context + word, add_special_tokens=False)["input_ids"])
+    if whole[: len(before)] == before and len(whole) > len(before):
+        return whole[len(before) :]
+    return list(tokenizer(word, add_special_tokens=False)["input_ids"])
+
+
 def _encode_templated(tokenizer: Any, texts: list[str], spec: TokenizationSpec) -> list[list[int]]:
     # The prompt is encoded whole (BPE merges across the template's boundaries as it would in
-    # any other use of the model); only a prompt that is too long is cut, inside the text.
+    # any other use of the model); only a prompt that is too long is cut, inside the text. The
+    # tokens the tokenizer puts before every text (a BOS) are kept and count towards the limit.
     prefix, suffix = spec.template_parts
+    specials = leading_special_tokens(tokenizer)
     whole = tokenizer([prefix + text + suffix for text in texts], add_special_tokens=False)
     encoded: list[list[int]] = []
     for text, ids in zip(texts, whole["input_ids"], strict=True):
-        if len(ids) <= spec.max_length:
-            encoded.append(list(ids))
+        if len(specials) + len(ids) <= spec.max_length:
+            encoded.append(specials + list(ids))
             continue
         head, body, tail = tokenizer([prefix, text, suffix], add_special_tokens=False)["input_ids"]
+        head = specials + list(head)
         room = spec.max_length - len(head) - len(tail)
         if room < 1:
             raise ValueError(

@@ -15,33 +15,23 @@ from typing import Any
 
 import torch
 
+from ..models.families import lora_target_modules
 from ..models.sequence import head_name
 from .modes import TuningMode, set_trainable
-
-#: Per model family: the projections that get adapters, and whether their weights are stored
-#: (in, out) as GPT-2's Conv1D does (peft's ``fan_in_fan_out``).
-LORA_TARGETS: dict[str, tuple[tuple[str, ...], bool]] = {
-    "gpt2": (("c_attn", "c_proj", "c_fc"), True),
-}
-#: BERT-like encoders (BERT, MiniLM, RoBERTa, ...): attention and MLP projections.
-ENCODER_TARGETS: tuple[tuple[str, ...], bool] = (("query", "key", "value", "dense"), False)
 
 
 def lora_config(model: Any, rank: int) -> Any:
     """The peft ``LoraConfig`` for ``model``: its family's projections, never its head."""
     from peft import LoraConfig
 
-    targets, fan_in_fan_out = LORA_TARGETS.get(model.config.model_type, ENCODER_TARGETS)
-    head = head_name(model)
+    targets, fan_in_fan_out = lora_target_modules(model, head_name(model))
     return LoraConfig(
         r=rank,
         lora_alpha=2 * rank,
         lora_dropout=0.0,
         bias="none",
         fan_in_fan_out=fan_in_fan_out,
-        # A regular expression peft matches against full module names: the projections
-        # anywhere but inside the head (which trains fully).
-        target_modules=rf"^(?!{head}\.).*\.({'|'.join(targets)})$",
+        target_modules=targets,
     )
 
 
@@ -62,8 +52,7 @@ class LoraTuning(TuningMode):
         except ValueError as error:
             raise ValueError(
                 f"tuning='lora' found no projection to adapt in this {model.config.model_type} "
-                f"model ({error}); supported are GPT-2 ({', '.join(LORA_TARGETS['gpt2'][0])}) "
-                f"and BERT-like encoders ({', '.join(ENCODER_TARGETS[0])})."
+                f"model ({error}); use tuning='full' or 'head' for it."
             ) from error
         from peft.tuners.tuners_utils import BaseTunerLayer
 
