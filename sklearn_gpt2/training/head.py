@@ -59,6 +59,24 @@ def compute_features(
     return features
 
 
+def _check_finite_features(estimator: Any, texts: list[str], features: list[np.ndarray]) -> None:
+    """Refuse features with NaN or infinity: the checkpoint, not the learning rate, is at fault."""
+    bad = [
+        text
+        for text, feature in zip(texts, features, strict=True)
+        if not np.isfinite(feature).all()
+    ]
+    if bad:
+        checkpoint = vars(estimator).get("_base_checkpoint_", estimator.model_name_or_path)
+        raise ValueError(
+            f"The features the checkpoint {str(checkpoint)!r} computes are not finite (NaN or "
+            f"infinity) for {len(bad)} of {len(texts)} texts (e.g. {bad[0][:50]!r}) at "
+            f"precision={estimator.runtime_.precision!r}: its weights are not finite or its "
+            f"activations overflow, and no head can learn from them. Check the checkpoint's "
+            f"weights, or use precision='float32'."
+        )
+
+
 class FeatureCollator:
     """Stack rows of cached features into a batch ``({"features", "text_index"}, targets)``."""
 
@@ -112,6 +130,7 @@ class HeadTuning(TuningMode):
                 estimator.batch_size,
                 estimator.tokenize_.tokenizer.pad_token_id,
             )
+            _check_finite_features(estimator, missing, fresh)
             computed = dict(zip(missing, fresh, strict=True))
             for text, feature in computed.items():
                 cache.put((key, text), feature)
