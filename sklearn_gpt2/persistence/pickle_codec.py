@@ -52,7 +52,10 @@ def _tokenizer_files(tokenizer: Any) -> dict[str, bytes]:
 
 
 def _tokenizer_from_files(files: dict[str, bytes]) -> Any:
-    tokenizer = tokenizer_from_memory(files)
+    try:
+        tokenizer = tokenizer_from_memory(files)
+    except Exception:  # a layout the in-memory build does not know: read it as before
+        tokenizer = None
     if tokenizer is not None:
         return tokenizer
     with tempfile.TemporaryDirectory() as scratch:

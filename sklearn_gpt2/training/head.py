@@ -72,7 +72,7 @@ def _check_finite_features(estimator: Any, texts: list[str], features: list[np.n
             f"The features the checkpoint {str(checkpoint)!r} computes are not finite (NaN or "
             f"infinity) for {len(bad)} of {len(texts)} texts (e.g. {bad[0][:50]!r}) at "
             f"precision={estimator.runtime_.precision!r}: its weights are not finite or its "
-            f"activations overflow, and no head can learn from them. Check the checkpoint's "
+            f"activations overflow, and no head can classify from them. Check the checkpoint's "
             f"weights, or use precision='float32'."
         )
 
