@@ -26,6 +26,24 @@ from .training.dataset import TextDataset
 SHOT_SEPARATOR = "\n\n"
 
 
+def _check_no_prefix(classes: list[Any], words: list[str], token_ids: list[list[int]]) -> None:
+    """Refuse a label whose tokens begin another's: the longer label could never be predicted.
+
+    A class scores the sum of its tokens' log-probabilities, each at most 0, so a label that
+    continues another's tokens always scores at most as high as the shorter one.
+    """
+    for i, short in enumerate(token_ids):
+        for j, long in enumerate(token_ids):
+            if len(short) < len(long) and long[: len(short)] == short:
+                raise ValueError(
+                    f"The label word {words[j]!r} of class {classes[j]!r} begins with the "
+                    f"tokens of {words[i]!r} (class {classes[i]!r}): its score adds "
+                    f"log-probabilities (each at most 0) to that word's, so class "
+                    f"{classes[j]!r} could never be predicted. Give the classes label words "
+                    f"that do not begin with one another in label_words."
+                )
+
+
 class GPT2PromptClassifier(BaseTextClassifier):
     r"""Classify texts by the language model's probability of each class's label word.
 
@@ -38,9 +56,11 @@ class GPT2PromptClassifier(BaseTextClassifier):
 
     GPT-2's byte-level BPE puts the space before a word inside the word's token: after a
     prompt ending in ``"Sentiment:"`` the answer is the token ``" positive"``, not
-    ``"positive"``. Label words are therefore scored with a leading space unless the template
-    ends in whitespace or the word starts with one. Texts are padded on the left with positions
-    counted over real tokens, so a text's probabilities do not depend on its batch.
+    ``"positive"``. Label words are therefore written without surrounding whitespace and
+    scored with a leading space, unless the template ends in whitespace. A label word whose
+    tokens begin another's (``"good"`` and ``"good indeed"``) is refused: the longer one could
+    never win. Texts are padded on the left with positions counted over real tokens, so a
+    text's probabilities do not depend on its batch.
 
     Parameters
     ----------
@@ -175,19 +195,33 @@ class GPT2PromptClassifier(BaseTextClassifier):
             raise TypeError(f"label_words[{label!r}] must be a string; got {word!r}.")
         return word
 
+    def _checked_label_word(self, label: Any) -> str:
+        """The label word of ``label``, refused if it is empty or has surrounding whitespace."""
+        word = self._label_word(label)
+        source = "label_words" if self.label_words is not None else "str(label) (label_words=None)"
+        if not word.strip():
+            raise ValueError(
+                f"The label word {word!r} of class {label!r} (from {source}) is empty or only "
+                f"whitespace: it tokenizes to nothing to score. Give the class a word in "
+                f"label_words."
+            )
+        if word != word.strip():
+            raise ValueError(
+                f"The label word {word!r} of class {label!r} (from {source}) starts or ends "
+                f"with whitespace, which would be scored as tokens of its own; write it as "
+                f"{word.strip()!r} in label_words: the space before the word is added for you."
+            )
+        return word
+
     def _answer(self, word: str) -> str:
         """The label word as it follows the prompt: after a space where the family wants one."""
-        if (
-            not self._checkpoint.family.space_before_label_word
-            or self.template[-1:].isspace()
-            or word[:1].isspace()
-        ):
+        if not self._checkpoint.family.space_before_label_word or self.template[-1:].isspace():
             return word
         return " " + word
 
     def _label_tokens(self) -> list[list[int]]:
         tokenizer = self.tokenizer_
-        words = [self._label_word(label) for label in self.classes_]
+        words = [self._checked_label_word(label) for label in self.classes_]
         _, context = TokenizationSpec(self.max_length, template=self.template).template_parts
         token_ids = [tokens_in_context(tokenizer, context, self._answer(word)) for word in words]
         for label, word, ids in zip(self.classes_, words, token_ids, strict=True):
@@ -205,6 +239,7 @@ class GPT2PromptClassifier(BaseTextClassifier):
                     f"its own word in label_words."
                 )
             seen[tuple(ids)] = label
+        _check_no_prefix(list(self.classes_), words, token_ids)
         return token_ids
 
     def _shots_prefix(self, texts: list[str], label_indices: np.ndarray) -> str:

@@ -24,6 +24,7 @@ from sklearn.exceptions import NotFittedError
 
 from sklearn_gpt2 import GPT2SequenceClassifier
 from sklearn_gpt2.persistence.directory_codec import MANIFEST, file_digest, manifest_digest
+from sklearn_gpt2.persistence.state_digest import seal
 
 _DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHARED_DATA = Path(os.environ.get("SKLEARN_GPT2_SHARED_DATA", _DEFAULT_SHARED))
@@ -163,6 +164,7 @@ def test_unfitted_round_trip(tmp_path):
 def test_version_mismatch_warns(fitted):
     state = fitted.__getstate__()
     state["versions"]["transformers"] = "1.0.0"
+    seal(state)  # as that version would have written it
     clone = GPT2SequenceClassifier.__new__(GPT2SequenceClassifier)
     with pytest.warns(UserWarning, match=r"transformers 1\.0\.0"):
         clone.__setstate__(state)
@@ -179,6 +181,7 @@ def test_same_versions_do_not_warn(fitted):
 def test_gpu_pickle_loads_on_cpu(fitted):
     state = fitted.__getstate__()
     state["params"].update(device="cuda:0", precision="float16")
+    seal(state)  # as a machine with a GPU would have written it
     clone = GPT2SequenceClassifier.__new__(GPT2SequenceClassifier)
     with pytest.warns(UserWarning, match="CUDA is not available"):
         clone.__setstate__(state)

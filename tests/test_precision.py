@@ -12,8 +12,7 @@ import pytest
 import torch
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_gpt2 import GPT2SequenceClassifier
-from sklearn_gpt2 import runtime
+from sklearn_gpt2 import GPT2SequenceClassifier, runtime
 from sklearn_gpt2.runtime import autocast, cpu_has_native_bfloat16, resolve_precision
 
 CPU = torch.device("cpu")

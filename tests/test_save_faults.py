@@ -18,6 +18,7 @@ from skorch.callbacks import Callback
 
 from sklearn_gpt2 import GPT2SequenceClassifier
 from sklearn_gpt2.persistence.directory_codec import MANIFEST, file_digest, manifest_digest
+from sklearn_gpt2.persistence.state_digest import seal
 
 TEXTS = ["a wonderful, moving film", "dull and far too long", ""]
 
@@ -150,10 +151,12 @@ def test_every_flipped_byte_fails_with_the_files_name_or_loads_the_same_model(sa
 def test_a_pickle_state_with_invalid_parameters_is_refused(fitted):
     state = fitted.__getstate__()
     state["params"]["lr"] = -1.0
+    seal(state)  # crafted on purpose, with a digest that matches
     with pytest.raises(ValueError, match=r"invalid parameter.*'lr'"):
         GPT2SequenceClassifier().__setstate__(state)
     state = fitted.__getstate__()
     state["params"]["evil"] = 1
+    seal(state)
     with pytest.raises(ValueError, match="unknown parameters \\['evil'\\]"):
         GPT2SequenceClassifier().__setstate__(state)
 

@@ -1,4 +1,4 @@
-"""Parameter constraints scikit-learn does not have: device strings and skorch callback lists."""
+"""Parameter constraints scikit-learn does not have: devices to compute on, skorch callbacks."""
 
 from __future__ import annotations
 
@@ -16,23 +16,34 @@ class _Check(Options):  # type: ignore[misc]
         super().__init__(object, set())
 
 
+#: Device types that hold no data or run no model ("meta" tensors have shapes only).
+_NOT_COMPUTE_DEVICES = frozenset(
+    {"meta", "lazy", "mkldnn", "opengl", "opencl", "ideep", "fpga", "vulkan"}
+)
+
+
 class Device(_Check):
-    """``"auto"``, a torch.device, or a string torch parses as one (``"cpu"``, ``"cuda:1"``)."""
+    """``"auto"``, a torch.device, or a string torch parses as one (``"cpu"``, ``"cuda:1"``).
+
+    Devices that cannot hold a model's weights and run it (``"meta"``) are refused.
+    """
 
     def is_satisfied_by(self, val: Any) -> bool:
-        """Whether ``val`` names a device."""
-        if isinstance(val, torch.device) or val == "auto":
+        """Whether ``val`` names a device a model can run on."""
+        if val == "auto":
             return True
-        if not isinstance(val, str):
-            return False
-        try:
-            torch.device(val)
-        except (RuntimeError, TypeError, ValueError):
-            return False
-        return True
+        if isinstance(val, str):
+            try:
+                val = torch.device(val)
+            except (RuntimeError, TypeError, ValueError):
+                return False
+        return isinstance(val, torch.device) and val.type not in _NOT_COMPUTE_DEVICES
 
     def __str__(self) -> str:
-        return "'auto' or a torch device such as 'cpu', 'cuda' or 'cuda:1'"
+        return (
+            "'auto' or a torch device that can hold and run a model, such as 'cpu', 'cuda' "
+            "or 'cuda:1' (not 'meta', whose tensors hold no values)"
+        )
 
 
 class CallbackList(_Check):

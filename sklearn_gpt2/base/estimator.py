@@ -193,6 +193,7 @@ class BaseTextClassifier(  # type: ignore[misc]
             self._set_runtime(Runtime.resolve(self.device, self.precision))
             self._seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
             checkpoint = self._checkpoint
+            self._base_checkpoint_ = checkpoint.name  # saves name the base fitted on
             self._check_max_length(checkpoint.max_positions)
             # Read the weights now, outside the seeded training region: loading draws from
             # torch's random generator, which would make a first fit differ from the next.

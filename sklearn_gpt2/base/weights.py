@@ -50,8 +50,10 @@ def text_weights(
     """The loss weight of each text (``sample_weight`` times its class's weight), or None.
 
     None means every text weighs the same (no weights given), so the loss stays the plain mean.
-    Bad ``sample_weight`` (wrong length or shape, negative, NaN or infinite values, all zero)
-    raises ``ValueError`` with scikit-learn's messages.
+    The weights are scaled so that the largest is 1 (the weighted mean does not change), so
+    any finite float64 weights survive training's float32. Bad ``sample_weight`` (wrong
+    length or shape, negative, NaN or infinite values, all zero, or ratios beyond float32)
+    raises ``ValueError``.
     """
     if sample_weight is None and class_weight is None:
         return None
@@ -69,10 +71,31 @@ def text_weights(
                 f"sample_weight must hold one finite, non-negative weight per text ({n} "
                 f"texts), not all zero: {error}"
             ) from error
-    weights = weights * class_weights(class_weight, classes, label_indices)[label_indices]
-    if not weights.sum() > 0:
+    # Each factor scaled to a largest value of 1 first, so their product cannot overflow.
+    per_class = class_weights(class_weight, classes, label_indices)
+    weights = _scaled(weights) * _scaled(per_class)[label_indices]
+    largest = float(weights.max(initial=0.0))
+    if not largest > 0:
         raise ValueError(
             "The sample weights (times class_weight) sum to zero: nothing would be learned. "
             "Give at least one text a positive weight."
         )
+    # The loss is a weighted mean, which one common factor leaves unchanged; training reads
+    # the weights in float32, where 1e-46 would become 0 (nothing learned) and 1e300
+    # infinity. Scaled to a largest weight of 1, only ratios float32 cannot hold remain.
+    weights = weights / largest
+    tiny = float(np.finfo(np.float32).tiny)
+    if weights[weights > 0].min() < tiny:
+        raise ValueError(
+            f"The positive sample weights (times class_weight) differ by a factor of more "
+            f"than {1 / tiny:.3g}, the widest ratio the float32 loss can hold, so the "
+            f"smallest would count as 0. Give those texts a weight of 0 to drop them, or "
+            f"bring the weights closer together."
+        )
     return weights
+
+
+def _scaled(values: np.ndarray) -> np.ndarray:
+    """``values`` divided by their largest (unchanged when that is 0)."""
+    largest = values.max(initial=0.0)
+    return values / largest if largest > 0 else values

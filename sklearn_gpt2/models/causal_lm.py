@@ -82,7 +82,7 @@ class LabelScoringModule(nn.Module):
         )
         scores = torch.log_softmax(out.logits[:, -1].float(), dim=-1)[:, self.first_tokens]
         if not continues:
-            return scores
+            return self._checked(scores)
         n_texts, n_classes = input_ids.shape[0], len(self.first_tokens)
         cache = getattr(out, "cache", None) or out.past_key_values
         cache.batch_repeat_interleave(n_classes)
@@ -102,4 +102,16 @@ class LabelScoringModule(nn.Module):
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         picked = log_probs.gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1)
         picked = picked.masked_fill(targets == IGNORE_INDEX, 0.0)
-        return scores + picked.sum(-1).view(n_texts, n_classes)
+        return self._checked(scores + picked.sum(-1).view(n_texts, n_classes))
+
+    def _checked(self, scores: torch.Tensor) -> torch.Tensor:
+        """``scores``, refused when not finite: softmax would make NaN probabilities of them."""
+        if not torch.isfinite(scores).all():
+            name = getattr(self.model.config, "name_or_path", "") or "the language model"
+            raise ValueError(
+                f"The label scores of the checkpoint {name!r} are not finite (NaN or "
+                f"infinity): its weights are not finite or its activations overflow, so every "
+                f"probability would be NaN. Check the checkpoint's weights, or use "
+                f"precision='float32'."
+            )
+        return scores

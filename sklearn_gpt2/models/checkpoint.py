@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
@@ -199,6 +200,30 @@ def _not_found_message(name_or_path: str, error: Exception) -> str:
     )
 
 
+def _corrupt_weights_message(name_or_path: str, error: Exception) -> str:
+    files = sorted(Path(name_or_path).glob("*.safetensors")) if Path(name_or_path).is_dir() else []
+    where = ", ".join(str(path) for path in files) or f"the weights of {name_or_path!r}"
+    return (
+        f"The checkpoint {name_or_path!r} cannot be loaded: {where} is truncated or corrupt "
+        f"({error}). Copy or download the checkpoint again, or save it again with "
+        f"save_pretrained, so that its weights file is complete."
+    )
+
+
+def _check_finite_weights(name: str, model: PreTrainedModel, new_parameters: set[str]) -> None:
+    """Refuse a checkpoint with NaN or infinite weights: everything it predicted would be NaN."""
+    for key, tensor in model.state_dict().items():
+        if key in new_parameters or not tensor.is_floating_point():
+            continue  # a new head is initialised by each fit
+        if not torch.isfinite(tensor).all():
+            raise ValueError(
+                f"The checkpoint {name!r} holds non-finite values (NaN or infinity) in its "
+                f"weights ({key}): every probability computed from it would be NaN. Use a "
+                f"checkpoint with finite weights (a training run that diverged can save such "
+                f"weights; save one from before it diverged)."
+            )
+
+
 def _load_template(
     name: str, head: str, num_labels: int | None, dtype: torch.dtype
 ) -> HeadTemplate:
@@ -208,11 +233,14 @@ def _load_template(
     try:
         with quiet_transformers():
             model, info = HEADS[head].from_pretrained(name, **kwargs)
+    except SafetensorError as error:
+        raise ValueError(_corrupt_weights_message(name, error)) from None
     except (OSError, ValueError) as error:
         raise OSError(_not_found_message(name, error)) from error
     model.eval()
     new_parameters = set(info.get("missing_keys", ()))
     new_parameters |= {key for key, *_ in info.get("mismatched_keys", ())}
+    _check_finite_weights(name, model, new_parameters)
     logger.info(
         "Loaded checkpoint %s (%s head); newly initialised: %s", name, head, sorted(new_parameters)
     )

@@ -34,6 +34,7 @@ from transformers import AutoConfig, AutoTokenizer
 from ..models.checkpoint import quiet_transformers
 from ..runtime import Runtime
 from .atomic_directory import leftover_of, replacing_directory
+from .base_checkpoint import check_not_into_base, fitted_base, remember_base
 from .state import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -162,6 +163,7 @@ def _unlisted_files(directory: Path) -> frozenset[str]:
 
 def save_directory(estimator: Any, directory: str | os.PathLike[str]) -> Path:
     """Write a fitted classifier as safetensors weights, tokenizer files and a JSON manifest."""
+    check_not_into_base(estimator, directory)
     warn_callbacks_not_saved(estimator)
     params = _params_to_json(estimator.get_params(deep=False))  # fails before writing anything
     fitted = describe(estimator)
@@ -173,7 +175,7 @@ def save_directory(estimator: Any, directory: str | os.PathLike[str]) -> Path:
             save_file(
                 {k: v.contiguous() for k, v in fitted.adapter.items()}, staging / ADAPTER_FILE
             )
-        write_manifest(staging, fitted, params)
+        write_manifest(staging, fitted, params, base_checkpoint=fitted_base(estimator))
     return Path(directory)
 
 
@@ -360,6 +362,7 @@ def load_directory(
         ),
         runtime,
     )
+    remember_base(estimator, manifest.get("base_checkpoint"))
     return estimator
 
 

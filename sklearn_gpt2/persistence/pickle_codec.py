@@ -3,10 +3,13 @@
 The state holds the hyperparameters, ``classes_``, the model weights once (float32 numpy
 arrays, no optimizer state), the model config, the tokenizer files, the estimator's own extra
 state, the tensors the model lacks (LoRA adapters) and the versions of the libraries that
-wrote it. Made of builtins and numpy arrays
-only, joblib writes the weights as raw arrays (the file is barely larger than the weights) and
-``skops.io`` needs to trust no type but the estimator's. States of format version 1
-(sklearn-gpt2 0.1) are read too.
+wrote it, the base checkpoint of the fit and the metadata-routing requests. Made of builtins
+and numpy arrays only, joblib writes the weights as raw arrays (the file is barely larger than
+the weights) and ``skops.io`` needs to trust no type but the estimator's. A SHA-256 digest of
+everything else in the state (see :mod:`.state_digest`) is checked before anything is built,
+so a damaged file is refused instead of loading as another model; the tokenizer is rebuilt in
+memory, so loading writes no file. States of format version 1 (sklearn-gpt2 0.1) and states
+without a digest (sklearn-gpt2 0.2 and before) are read too.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from transformers import AutoConfig, AutoTokenizer, PretrainedConfig
 
 from ..models.checkpoint import quiet_transformers
 from ..runtime import Runtime
+from .base_checkpoint import BASE_ATTRIBUTE, remember_base
+from .routing_requests import requests_from_builtins, requests_to_builtins
 from .state import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -36,6 +41,8 @@ from .state import (
     restore,
     warn_if_versions_differ,
 )
+from .state_digest import check_digest, seal
+from .tokenizer_memory import tokenizer_from_memory
 
 
 def _tokenizer_files(tokenizer: Any) -> dict[str, bytes]:
@@ -45,6 +52,12 @@ def _tokenizer_files(tokenizer: Any) -> dict[str, bytes]:
 
 
 def _tokenizer_from_files(files: dict[str, bytes]) -> Any:
+    try:
+        tokenizer = tokenizer_from_memory(files)
+    except Exception:  # a layout the in-memory build does not know: read it as before
+        tokenizer = None
+    if tokenizer is not None:
+        return tokenizer
     with tempfile.TemporaryDirectory() as scratch:
         for name, content in files.items():
             (Path(scratch) / Path(name).name).write_bytes(content)
@@ -107,10 +120,11 @@ def get_state(estimator: Any) -> dict[str, Any]:
         "params": params,
         "wrapped_params": wrapped,
         "versions": library_versions(),
+        "metadata_request": requests_to_builtins(estimator),
         "fitted": None,
     }
     if not estimator.__sklearn_is_fitted__():
-        return state
+        return seal(state)
     fitted = describe(estimator)
     weights, aliases = _weights_to_numpy(fitted.model)
     state["fitted"] = {
@@ -124,8 +138,9 @@ def get_state(estimator: Any) -> dict[str, Any]:
         "history": json.dumps(fitted.history),
         "extra": json.dumps(fitted.extra),
         "adapter": None if fitted.adapter is None else _weights_to_numpy_dict(fitted.adapter),
+        "base_checkpoint": vars(estimator).get(BASE_ATTRIBUTE),
     }
-    return state
+    return seal(state)
 
 
 def _weights_to_numpy_dict(tensors: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -171,6 +186,7 @@ def set_state(estimator: Any, state: dict[str, Any]) -> None:
             f"{__version__} reads versions up to {FORMAT_VERSION}. Upgrade sklearn-gpt2, or "
             f"load it with the release that wrote it and save it again with save_pretrained."
         )
+    check_digest(state, f"This pickled {name}")
     state = _upgrade(state)
     warn_if_versions_differ(state.get("versions", {}), f"This pickled {name}")
     # Parameters added since the state was written take their defaults.
@@ -193,6 +209,7 @@ def set_state(estimator: Any, state: dict[str, Any]) -> None:
         estimator._check_params()
     except (TypeError, ValueError) as error:
         raise ValueError(f"This pickled {name} holds an invalid parameter: {error}") from None
+    requests_from_builtins(estimator, state.get("metadata_request"), f"This pickled {name}")
     if fitted is None:
         return
     weights = {name: _writable_tensor(array) for name, array in fitted["weights"].items()}
@@ -231,3 +248,4 @@ def set_state(estimator: Any, state: dict[str, Any]) -> None:
         ),
         runtime,
     )
+    remember_base(estimator, fitted.get("base_checkpoint"))

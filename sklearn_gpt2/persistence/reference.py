@@ -21,6 +21,8 @@ from safetensors.torch import save_file
 
 from ..models.checkpoint import load_checkpoint
 from ..models.sequence import head_name
+from .base_checkpoint import check_not_into_base, fitted_base, remember_base
+from .base_checkpoint import location as base_location
 from .directory_codec import (
     MANIFEST,
     TRAINED_FILE,
@@ -94,11 +96,6 @@ def text_sha256(tokenizer: Any, config: Any) -> str:
     return sha.hexdigest()
 
 
-def _base_location(name: str | os.PathLike[str]) -> str:
-    path = Path(name)
-    return str(path.resolve()) if path.is_dir() else os.fspath(name)
-
-
 def save_by_reference(estimator: Any, directory: str | os.PathLike[str]) -> Path:
     """Write only what ``estimator`` trained, with its base checkpoint's name and fingerprint."""
     check_tuning_unchanged(estimator)
@@ -109,11 +106,13 @@ def save_by_reference(estimator: Any, directory: str | os.PathLike[str]) -> Path
             f"tuning='head' or 'lora'; this classifier has tuning={estimator.tuning!r}, which "
             f"trains every weight. Use save_pretrained(directory)."
         )
+    check_not_into_base(estimator, directory)
     warn_callbacks_not_saved(estimator)
     params = _params_to_json(estimator.get_params(deep=False))
     model = estimator.module_.model
+    # The base this model was fitted on: model_name_or_path may name another one by now.
     base = {
-        "model_name_or_path": _base_location(estimator.model_name_or_path),
+        "model_name_or_path": fitted_base(estimator),
         "weights_sha256": weights_sha256(model),
         "text_sha256": text_sha256(estimator.tokenizer_, model.config),
         "model_type": model.config.model_type,
@@ -155,6 +154,11 @@ def load_by_reference(
             f"{needs}, which could not be loaded from {location!r}. Pass "
             f"from_pretrained(directory, base=...) with where that checkpoint is now.\n{error}"
         ) from error
+    except ValueError as error:  # its weights file is truncated, corrupt or not finite
+        raise ValueError(
+            f"{needs}, but the one at {location!r} cannot be used. {error} Or pass "
+            f"from_pretrained(directory, base=...) with an intact copy of that checkpoint."
+        ) from None
     actual = weights_sha256(model)
     if actual != expected_sha:
         raise ValueError(
@@ -195,4 +199,5 @@ def load_by_reference(
             f"{directory / TRAINED_FILE} does not hold what tuning={estimator.tuning!r} trains "
             f"(missing: {sorted(trained - set(tensors))[:5]}); the save is incomplete."
         )
+    remember_base(estimator, base_location(location))
     return estimator

@@ -53,6 +53,20 @@ def compute_features(
         module.train(was_training)
 
 
+def _check_finite_features(estimator: Any, features: np.ndarray) -> None:
+    """Refuse features with NaN or infinity: the checkpoint, not the learning rate, is at fault."""
+    bad = int((~np.isfinite(features).reshape(len(features), -1).all(axis=1)).sum())
+    if bad:
+        checkpoint = vars(estimator).get("_base_checkpoint_", estimator.model_name_or_path)
+        raise ValueError(
+            f"The features the checkpoint {str(checkpoint)!r} computes are not finite (NaN or "
+            f"infinity) for {bad} of {len(features)} texts at "
+            f"precision={estimator.runtime_.precision!r}: its weights are not finite or its "
+            f"activations overflow, and no head can classify from them. Check the checkpoint's "
+            f"weights, or use precision='float32'."
+        )
+
+
 class HeadTuning(TuningMode):
     """Train only the classification head, on features the frozen backbone computed once."""
 
@@ -101,12 +115,7 @@ class HeadTuning(TuningMode):
                 estimator.batch_size,
                 estimator.tokenizer_.pad_token_id,
             )
-            if not np.isfinite(fresh).all():
-                raise ValueError(
-                    f"The frozen backbone of {estimator.model_name_or_path!r} computes "
-                    f"non-finite features (NaN or infinity): the checkpoint's weights are "
-                    f"broken, whatever the learning rate. Use a sound checkpoint."
-                )
+            _check_finite_features(estimator, fresh)
             computed = dict(zip(missing, fresh, strict=True))
             for tokens, feature in computed.items():
                 cache.put((key, tokens), feature)  # type: ignore[arg-type]

@@ -53,10 +53,19 @@ def main() -> None:
                 clf.save_pretrained(f"{name}_ref", base="reference")
         finally:
             os.chdir(cwd)
-        expected[name] = {"classes": clf.classes_.tolist(), "proba": clf.predict_proba(TEXTS).tolist()}
+        expected[name] = {
+            "classes": clf.classes_.tolist(),
+            "proba": clf.predict_proba(TEXTS).tolist(),
+        }
     prompt = GPT2PromptClassifier(
-        "base", template="Review: {text}\nSentiment:", max_length=48, max_epochs=1, lr=1e-3,
-        batch_size=8, random_state=0, precision="float32",
+        "base",
+        template="Review: {text}\nSentiment:",
+        max_length=48,
+        max_epochs=1,
+        lr=1e-3,
+        batch_size=8,
+        random_state=0,
+        precision="float32",
     )
     cwd = os.getcwd()
     os.chdir(OUT)
@@ -67,7 +76,10 @@ def main() -> None:
         prompt.save_pretrained("prompt_dir")
     finally:
         os.chdir(cwd)
-    expected["prompt"] = {"classes": prompt.classes_.tolist(), "proba": prompt.predict_proba(TEXTS).tolist()}
+    expected["prompt"] = {
+        "classes": prompt.classes_.tolist(),
+        "proba": prompt.predict_proba(TEXTS).tolist(),
+    }
     (OUT / "expected.json").write_text(json.dumps({"texts": TEXTS, "models": expected}, indent=1))
     print(sorted(p.name for p in OUT.iterdir()), base)
 
