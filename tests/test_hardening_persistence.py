@@ -28,7 +28,7 @@ from transformers import AutoTokenizer
 
 from sklearn_gpt2 import GPT2PromptClassifier, GPT2SequenceClassifier
 from sklearn_gpt2.datasets import build_tiny_gpt2
-from sklearn_gpt2.persistence.directory_codec import MANIFEST
+from sklearn_gpt2.persistence.format import MANIFEST
 from sklearn_gpt2.persistence.pickle_codec import _tokenizer_files
 from sklearn_gpt2.persistence.tokenizer_memory import tokenizer_from_memory
 

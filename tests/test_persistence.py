@@ -23,7 +23,8 @@ from safetensors.torch import load_file, save_file
 from sklearn.exceptions import NotFittedError
 
 from sklearn_gpt2 import GPT2SequenceClassifier
-from sklearn_gpt2.persistence.directory_codec import MANIFEST, file_digest, manifest_digest
+from sklearn_gpt2.persistence.format import MANIFEST
+from sklearn_gpt2.persistence.manifest import file_digest, manifest_digest
 from sklearn_gpt2.persistence.state_digest import seal
 
 _DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -17,7 +17,8 @@ from safetensors.torch import load_file, save_file
 from skorch.callbacks import Callback
 
 from sklearn_gpt2 import GPT2SequenceClassifier
-from sklearn_gpt2.persistence.directory_codec import MANIFEST, file_digest, manifest_digest
+from sklearn_gpt2.persistence.format import MANIFEST
+from sklearn_gpt2.persistence.manifest import file_digest, manifest_digest
 from sklearn_gpt2.persistence.state_digest import seal
 
 TEXTS = ["a wonderful, moving film", "dull and far too long", ""]

@@ -13,11 +13,13 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
+import torch
+from peft import PeftModel
 from transformers import AutoModelForSequenceClassification
 
 from sklearn_gpt2 import GPT2SequenceClassifier
 from sklearn_gpt2.datasets import build_tiny_gpt2
-from sklearn_gpt2.persistence.directory_codec import MANIFEST
+from sklearn_gpt2.persistence.format import MANIFEST
 
 PROBE = ["a wonderful film", "dull and far too long", "", "it is bad <|endoftext|>", "é 😀"]
 LR = {"full": 1e-3, "head": 1e-2, "lora": 5e-3}
@@ -76,10 +78,48 @@ def test_lora_directory_is_a_plain_model_plus_adapters(base, demo_data, tmp_path
         random_state=0,
     ).fit(*demo_data)
     directory = clf.save_pretrained(tmp_path / "lora")
-    assert (directory / "adapter.safetensors").is_file()
+    assert (directory / "adapter" / "adapter_config.json").is_file()
+    assert (directory / "adapter" / "adapter_model.safetensors").is_file()
     # transformers opens the backbone (without adapters) with no warnings about odd keys.
     model = AutoModelForSequenceClassification.from_pretrained(directory)
     assert not any("lora" in name for name, _ in model.named_parameters())
+    # Plain peft puts the adapters on it and predicts what the classifier predicts.
+    _assert_plain_peft_predicts_as(clf, PeftModel.from_pretrained(model, directory / "adapter"))
+
+
+def _tokens(clf, text):
+    # As the classifier cuts a text: its first max_length tokens.
+    return clf.tokenizer_(text, truncation=True, max_length=clf.max_length, return_tensors="pt")
+
+
+def _assert_plain_peft_predicts_as(clf, peft_model):
+    peft_model.eval()
+    texts = ["a wonderful film", "dull and tedious", "the cast was superb but the plot was thin"]
+    with torch.no_grad():
+        plain = np.vstack(
+            [
+                torch.softmax(peft_model(**_tokens(clf, text)).logits.double(), -1).numpy()
+                for text in texts
+            ]
+        )
+    np.testing.assert_allclose(plain, clf.predict_proba(texts), atol=1e-5, rtol=0)
+    assert not np.allclose(plain[:, 0], 0.5, atol=1e-3), "the adapters change the predictions"
+
+
+def test_lora_save_by_reference_is_a_peft_adapter_directory(base, demo_data, tmp_path):
+    clf = GPT2SequenceClassifier(
+        str(base),
+        tuning="lora",
+        lr=1e-2,
+        max_epochs=2,
+        max_length=16,
+        precision="float32",
+        random_state=0,
+    ).fit(*demo_data)
+    directory = clf.save_pretrained(tmp_path / "lora_ref", base="reference")
+    model = AutoModelForSequenceClassification.from_pretrained(str(base), num_labels=2)
+    model.config.pad_token_id = clf.tokenizer_.pad_token_id
+    _assert_plain_peft_predicts_as(clf, PeftModel.from_pretrained(model, directory))
 
 
 @pytest.fixture(scope="module", params=["head", "lora"])
@@ -105,7 +145,12 @@ def _size(directory: Path) -> int:
 
 def test_save_by_reference_holds_only_what_was_trained(small):
     clf, full, ref = small
-    assert sorted(p.name for p in ref.iterdir()) == [MANIFEST, "trained.safetensors"]
+    trained = (
+        ["adapter_config.json", "adapter_model.safetensors"]
+        if clf.tuning == "lora"
+        else ["trained.safetensors"]
+    )
+    assert sorted(p.name for p in ref.iterdir()) == sorted([MANIFEST, *trained])
     assert _size(ref) < _size(full) / 2
     manifest = json.loads((ref / MANIFEST).read_text())
     assert manifest["base"]["model_name_or_path"] == str(Path(clf.model_name_or_path).resolve())

@@ -58,15 +58,10 @@ class PersistableMixin:
         directory : pathlib.Path
             The directory written, for :meth:`from_pretrained`.
         """
-        from ..persistence.directory_codec import save_directory
-        from ..persistence.reference import save_by_reference
+        from ..persistence.directory import save
 
         check_is_fitted(self)
-        if base == "reference":
-            return save_by_reference(self, directory)
-        if base != "include":
-            raise ValueError(f"base must be 'include' or 'reference'; got {base!r}.")
-        return save_directory(self, directory)
+        return save(self, directory, base)
 
     @classmethod
     def from_pretrained(
@@ -92,9 +87,9 @@ class PersistableMixin:
         classifier : estimator of this class
             A fitted classifier whose ``predict_proba`` equals the saved one's.
         """
-        from ..persistence.directory_codec import load_directory
+        from ..persistence.directory import load
 
-        return load_directory(cls, directory, base=base)
+        return load(cls, directory, base)
 
     def _fitted_extra(self) -> dict[str, Any]:
         """The estimator's own fitted state, as JSON-able builtins (saved by both codecs)."""

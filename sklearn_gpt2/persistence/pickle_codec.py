@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,20 +25,21 @@ from transformers import AutoConfig, AutoTokenizer, PretrainedConfig
 
 from ..models.checkpoint import quiet_transformers
 from ..runtime import Runtime
-from .base_checkpoint import BASE_ATTRIBUTE, remember_base
 from .routing_requests import requests_from_builtins, requests_to_builtins
 from .state import (
     FORMAT_NAME,
     FORMAT_VERSION,
-    FittedState,
     build_model,
     check_classes,
     check_finite,
     decode_classes,
+    decode_params,
     describe,
-    encode_classes,
+    encode_params,
+    fitted_from_fields,
     library_versions,
     restore,
+    saved_fields,
     warn_if_versions_differ,
 )
 from .state_digest import check_digest, seal
@@ -84,35 +85,13 @@ def _weights_to_numpy(module: torch.nn.Module) -> tuple[dict[str, np.ndarray], d
     return arrays, aliases
 
 
-def _params_to_builtins(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    # torch.device and pathlib paths as strings, so skops needs to trust neither type.
-    wrapped = {
-        name: "torch.device" if isinstance(value, torch.device) else "path"
-        for name, value in params.items()
-        if isinstance(value, (torch.device, PurePath))
-    }
-    params = dict(params)
-    params.update({name: str(params[name]) for name in wrapped})
-    return params, wrapped
-
-
-def _params_from_builtins(params: dict[str, Any], wrapped: dict[str, str]) -> dict[str, Any]:
-    params = dict(params)
-    for name, kind in wrapped.items():
-        if kind == "path":
-            params[name] = Path(params[name])
-        elif kind == "torch.device" and params[name] != "auto":
-            params[name] = torch.device(params[name])
-    return params
-
-
 def get_state(estimator: Any) -> dict[str, Any]:
     """The pickle state of ``estimator``: builtins and numpy arrays only.
 
     Optimizer and gradient-scaler state, callbacks' fitted state and the checkpoint cache are
     not kept: a loaded classifier predicts, and ``fit`` starts over from the checkpoint.
     """
-    params, wrapped = _params_to_builtins(estimator.get_params(deep=False))
+    params, wrapped = encode_params(estimator.get_params(deep=False), objects=True)
     state: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -128,17 +107,13 @@ def get_state(estimator: Any) -> dict[str, Any]:
     fitted = describe(estimator)
     weights, aliases = _weights_to_numpy(fitted.model)
     state["fitted"] = {
-        "classes": encode_classes(fitted.classes),
-        "seed": fitted.seed,
-        "head": fitted.head,
+        # The fields every format stores alike, as one JSON string (skops trusts str).
+        "fields": json.dumps(saved_fields(fitted)),
         "config": fitted.model.config.to_json_string(use_diff=False),
         "weights": weights,
         "weight_aliases": aliases,
         "tokenizer_files": _tokenizer_files(fitted.tokenizer),
-        "history": json.dumps(fitted.history),
-        "extra": json.dumps(fitted.extra),
         "adapter": None if fitted.adapter is None else _weights_to_numpy_dict(fitted.adapter),
-        "base_checkpoint": vars(estimator).get(BASE_ATTRIBUTE),
     }
     return seal(state)
 
@@ -155,6 +130,20 @@ def _writable_tensor(array: np.ndarray) -> torch.Tensor:
 def _config_from_json(text: str) -> PretrainedConfig:
     values = json.loads(text)
     return AutoConfig.for_model(values.pop("model_type"), **values)
+
+
+def _fields(fitted: dict[str, Any]) -> dict[str, Any]:
+    """The saved fields of a pickled fitted state (format 4), or of an older layout."""
+    if "fields" in fitted:
+        return json.loads(fitted["fields"])  # type: ignore[no-any-return]
+    return {
+        "head": fitted["head"],
+        "classes": fitted["classes"],
+        "seed": fitted["seed"],
+        "history": json.loads(fitted["history"]),
+        "extra": json.loads(fitted["extra"]),
+        "base_checkpoint": fitted.get("base_checkpoint"),
+    }
 
 
 def _upgrade(state: dict[str, Any]) -> dict[str, Any]:
@@ -196,7 +185,7 @@ def set_state(estimator: Any, state: dict[str, Any]) -> None:
     runtime, params["device"], params["precision"] = Runtime.for_loading(
         params["device"], params["precision"]
     )
-    params = _params_from_builtins(params, state.get("wrapped_params", {}))
+    params = decode_params(params, state.get("wrapped_params", {}))
     unknown = sorted(set(params) - set(type(estimator)._get_param_names()))
     if unknown:
         raise ValueError(
@@ -218,12 +207,13 @@ def set_state(estimator: Any, state: dict[str, Any]) -> None:
         weights[alias] = weights[source]
     check_finite(weights, "The pickled weights")
     config = _config_from_json(fitted["config"])
-    classes = decode_classes(fitted["classes"])
+    fields = _fields(fitted)
+    classes = decode_classes(fields["classes"])
     try:
         check_classes(classes)
     except ValueError as error:
         raise ValueError(f"This pickled {name} is corrupt: {error}.") from None
-    model = build_model(config, weights, "The pickled weights", fitted["head"])
+    model = build_model(config, weights, "The pickled weights", fields["head"])
     estimator._check_saved_model(model, classes, f"This pickled {name}", "its weights")
     adapter_tensors = (
         None
@@ -234,18 +224,14 @@ def set_state(estimator: Any, state: dict[str, Any]) -> None:
         check_finite(adapter_tensors, "The pickled adapters")
     restore(
         estimator,
-        FittedState(
+        fitted_from_fields(
+            fields,
             estimator=state["estimator"],
             params=params,
             classes=classes,
-            seed=fitted["seed"],
-            history=json.loads(fitted["history"]),
-            head=fitted["head"],
             model=model,
             tokenizer=_tokenizer_from_files(fitted["tokenizer_files"]),
-            extra=json.loads(fitted["extra"]),
             adapter=adapter_tensors,
         ),
         runtime,
     )
-    remember_base(estimator, fitted.get("base_checkpoint"))

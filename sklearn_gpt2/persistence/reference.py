@@ -1,8 +1,10 @@
 """Saving by reference: only what a ``"head"`` or ``"lora"`` fit trained, plus its base's identity.
 
-``save_pretrained(directory, base="reference")`` writes ``trained.safetensors`` (the head's
-tensors, and the adapters) and the manifest, which names the base checkpoint and holds a
-SHA-256 fingerprint of its pretrained weights: a few MB instead of the whole model. Loading
+``save_pretrained(directory, base="reference")`` writes what was trained and the manifest,
+which names the base checkpoint and holds a SHA-256 fingerprint of its pretrained weights: a
+few MB instead of the whole model. A LoRA model's adapters and head are a peft adapter
+directory (``adapter_config.json`` + ``adapter_model.safetensors``: plain peft loads them
+onto the base); a head-mode model's head is ``trained.safetensors``. Loading
 rebuilds the model from the base checkpoint, refuses a base whose weights differ, and names
 the base it needs when it cannot be loaded. Nothing is unpickled.
 """
@@ -23,22 +25,17 @@ from ..models.checkpoint import load_checkpoint
 from ..models.sequence import head_name
 from .base_checkpoint import check_not_into_base, fitted_base, remember_base
 from .base_checkpoint import location as base_location
-from .directory_codec import (
-    MANIFEST,
-    TRAINED_FILE,
-    _params_to_json,
+from .directory_files import (
     estimator_from_manifest,
+    json_params,
     load_tensors_file,
     saving_into,
     warn_callbacks_not_saved,
     write_manifest,
 )
-from .state import (
-    FittedState,
-    check_tuning_unchanged,
-    describe,
-    restore,
-)
+from .format import MANIFEST, PEFT_CONFIG, TRAINED_FILE
+from .peft_layout import read_adapter, write_adapter
+from .state import check_tuning_unchanged, describe, fitted_from_fields, restore
 
 
 def weights_sha256(model: torch.nn.Module) -> str:
@@ -108,7 +105,7 @@ def save_by_reference(estimator: Any, directory: str | os.PathLike[str]) -> Path
         )
     check_not_into_base(estimator, directory)
     warn_callbacks_not_saved(estimator)
-    params = _params_to_json(estimator.get_params(deep=False))
+    params = json_params(estimator)
     model = estimator.module_.model
     # The base this model was fitted on: model_name_or_path may name another one by now.
     base = {
@@ -122,7 +119,11 @@ def save_by_reference(estimator: Any, directory: str | os.PathLike[str]) -> Path
             k: v.detach().cpu().contiguous()
             for k, v in mode.trained_tensors(estimator.module_).items()
         }
-        save_file(tensors, staging / TRAINED_FILE)
+        if hasattr(mode, "peft_config"):
+            config = mode.peft_config(estimator, estimator.module_, base["model_name_or_path"])
+            write_adapter(staging, config, tensors)
+        else:
+            save_file(tensors, staging / TRAINED_FILE)
         write_manifest(staging, describe(estimator, with_model=False), params, base=base)
     return Path(directory)
 
@@ -140,7 +141,15 @@ def load_by_reference(
         f"{directory} holds only what was trained (saved with base='reference'); it needs its "
         f"base checkpoint {expected_name!r} (weights SHA-256 {expected_sha[:16]}...)"
     )
-    manifest = {**manifest, "params": {**manifest["params"], "model_name_or_path": location}}
+    manifest = {
+        **manifest,
+        "params": {**manifest["params"], "model_name_or_path": location},
+        "wrapped_params": {
+            k: v
+            for k, v in (manifest.get("wrapped_params") or {}).items()
+            if k != "model_name_or_path"
+        },
+    }
     estimator, classes, runtime = estimator_from_manifest(cls, directory, manifest)
     try:
         checkpoint = load_checkpoint(location)
@@ -176,27 +185,26 @@ def load_by_reference(
             f"with the base it was trained on."
         )
     model.eval()
-    tensors = load_tensors_file(directory / TRAINED_FILE)
-    restore(
-        estimator,
-        FittedState(
-            estimator=cls.__name__,
-            params=manifest["params"],
-            classes=classes,
-            seed=manifest["seed"],
-            history=manifest["history"],
-            head=manifest["head"],
-            model=model,
-            tokenizer=copy.deepcopy(checkpoint.tokenizer),
-            extra=manifest["extra"],
-            adapter=tensors,
-        ),
-        runtime,
+    tensors = (
+        read_adapter(directory)
+        if PEFT_CONFIG in manifest["files"]
+        else load_tensors_file(directory / TRAINED_FILE)
     )
+    fitted = fitted_from_fields(
+        manifest,
+        estimator=cls.__name__,
+        params=estimator.get_params(deep=False),
+        classes=classes,
+        model=model,
+        tokenizer=copy.deepcopy(checkpoint.tokenizer),
+        adapter=tensors,
+    )
+    restore(estimator, fitted, runtime)
     trained = set(estimator._tuning_mode().trained_tensors(estimator.module_))
     if trained != set(tensors):
         raise ValueError(
-            f"{directory / TRAINED_FILE} does not hold what tuning={estimator.tuning!r} trains "
+            f"The trained tensors in {directory} do not hold what "
+            f"tuning={estimator.tuning!r} trains "
             f"(missing: {sorted(trained - set(tensors))[:5]}); the save is incomplete."
         )
     remember_base(estimator, base_location(location))

@@ -9,8 +9,11 @@ says which model to save and which tensors that model lacks (LoRA adapters).
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from dataclasses import dataclass
+from numbers import Integral
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -26,11 +29,10 @@ from ..models.checkpoint import is_decoder, prepare_tokenizer, quiet_transformer
 from ..models.families import family_of
 from ..runtime import Runtime
 from ..text.tokenize import CachedTokenizer, TokenCache
+from .base_checkpoint import fitted_base, remember_base
+from .format import FORMAT_NAME, FORMAT_VERSION
 
-#: The name both formats carry, and the version of their layout (1: sklearn-gpt2 0.1).
-FORMAT_NAME = "sklearn-gpt2-classifier"
-#: 3 (sklearn-gpt2 0.2): adds training modes (adapter tensors; saves by reference).
-FORMAT_VERSION = 3
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FittedState", "describe", "restore"]
 
 _MODEL_MAPPINGS = {
     "sequence-classification": MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING,
@@ -77,6 +79,7 @@ class FittedState:
     tokenizer: Any
     extra: dict[str, Any]
     adapter: dict[str, torch.Tensor] | None = None
+    base_checkpoint: str | None = None
 
 
 def describe(estimator: Any, *, with_model: bool = True) -> FittedState:
@@ -100,6 +103,7 @@ def describe(estimator: Any, *, with_model: bool = True) -> FittedState:
         tokenizer=estimator.tokenizer_,
         extra=estimator._fitted_extra(),
         adapter=adapter,
+        base_checkpoint=fitted_base(estimator),
     )
 
 
@@ -146,6 +150,110 @@ def restore(estimator: Any, state: FittedState, runtime: Runtime) -> None:
         runtime=runtime,
         fitted_params={name: state.params.get(name) for name in estimator._refit_only},
     )
+    remember_base(estimator, state.base_checkpoint)
+
+
+def saved_fields(fitted: FittedState) -> dict[str, Any]:
+    """The fields of a fitted state that every format stores the same way (JSON-able)."""
+    return {
+        "estimator": fitted.estimator,
+        "head": fitted.head,
+        "classes": encode_classes(fitted.classes),
+        "seed": fitted.seed,
+        "extra": fitted.extra,
+        "history": fitted.history,
+        "base_checkpoint": fitted.base_checkpoint,
+    }
+
+
+def fitted_from_fields(
+    fields: dict[str, Any],
+    *,
+    estimator: str,
+    params: dict[str, Any],
+    classes: np.ndarray,
+    model: Any,
+    tokenizer: Any,
+    adapter: dict[str, torch.Tensor] | None,
+) -> FittedState:
+    """The :class:`FittedState` a save describes: its :func:`saved_fields` and what was read."""
+    base = fields.get("base_checkpoint")
+    return FittedState(
+        estimator=estimator,
+        params=params,
+        classes=classes,
+        seed=int(fields["seed"]),
+        history=list(fields["history"]),
+        head=str(fields["head"]),
+        model=model,
+        tokenizer=tokenizer,
+        extra=dict(fields["extra"]),
+        adapter=adapter,
+        base_checkpoint=base if isinstance(base, str) else None,
+    )
+
+
+# ---------------------------------------------------------------------------- parameters
+def encode_params(
+    params: dict[str, Any], *, objects: bool
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Parameters as builtins, and which of them were paths or devices (to decode them).
+
+    Paths and ``torch.device`` become strings (so skops trusts no other type, and JSON can
+    hold them). With ``objects=False`` (the directory format: JSON), what JSON cannot hold is
+    left out as documented (``callbacks``, a ``RandomState`` instance) or refused with the fix
+    (a dict with non-string keys); with ``objects=True`` (pickles) it is kept as it is.
+    """
+    wrapped = {
+        name: "torch.device" if isinstance(value, torch.device) else "path"
+        for name, value in params.items()
+        if isinstance(value, (torch.device, PurePath))
+    }
+    encoded: dict[str, Any] = {}
+    for name, value in params.items():
+        if name in wrapped:
+            value = os.fspath(value) if isinstance(value, PurePath) else str(value)
+        elif not objects:
+            value = _json_param(name, value)
+        encoded[name] = value
+    return encoded, wrapped
+
+
+def _json_param(name: str, value: Any) -> Any:
+    if name == "callbacks":
+        return None  # arbitrary objects: not saved (documented)
+    if name == "device":
+        return str(value)
+    if name == "random_state" and not (value is None or isinstance(value, Integral)):
+        return None  # a RandomState instance has no JSON form
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, dict) and not all(isinstance(key, str) for key in value):
+        raise TypeError(
+            f"save_pretrained stores {name} in JSON, whose keys are strings; "
+            f"{name}={value!r} has other keys. Save with joblib, or use string labels."
+        )
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"save_pretrained cannot store {name}={value!r} in JSON; use a plain number "
+            f"or string, or save with joblib."
+        ) from None
+    return value
+
+
+def decode_params(params: dict[str, Any], wrapped: dict[str, str]) -> dict[str, Any]:
+    """Inverse of :func:`encode_params`: paths and devices back to their types."""
+    params = dict(params)
+    for name, kind in wrapped.items():
+        if name not in params:
+            continue
+        if kind == "path":
+            params[name] = Path(params[name])
+        elif kind == "torch.device" and params[name] != "auto":
+            params[name] = torch.device(params[name])
+    return params
 
 
 # ---------------------------------------------------------------------------- shared pieces

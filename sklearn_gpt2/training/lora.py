@@ -79,6 +79,14 @@ class LoraTuning(TuningMode):
         adapters = {k: v for k, v in module.model.state_dict().items() if "lora_" in k}
         return plain, adapters
 
+    def peft_config(self, estimator: Any, module: Any, base: str) -> Any:
+        """The ``LoraConfig`` peft saves beside the adapters: the head among its saved modules."""
+        config = lora_config(module.model, int(getattr(estimator, "lora_rank", 8)))
+        config.task_type = "SEQ_CLS"
+        config.modules_to_save = [head_name(module.model)]
+        config.base_model_name_or_path = base
+        return config
+
     def trained_tensors(self, module: Any) -> dict[str, torch.Tensor]:
         """The adapters' and the head's tensors."""
         prefix = head_name(module.model) + "."
