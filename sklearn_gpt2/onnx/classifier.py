@@ -38,8 +38,8 @@ def _import_onnxruntime() -> Any:
 class OnnxTextClassifier:
     """A classifier exported with ``export_onnx``, run by onnxruntime without torch.
 
-    It predicts what the exported ``GPT2SequenceClassifier`` predicts (the float32 export
-    within 1e-4 in probability) and refuses an export whose files were modified, truncated
+    It predicts what the exported ``GPT2SequenceClassifier`` predicts in float32 (the
+    float32 export within 1e-4 in probability) and refuses an export whose files were modified, truncated
     or mixed with another export's, naming the file.
 
     Parameters
@@ -72,7 +72,9 @@ class OnnxTextClassifier:
     >>> from sklearn_gpt2.onnx import OnnxTextClassifier
     >>> import tempfile
     >>> texts, labels = load_demo()
-    >>> clf = GPT2SequenceClassifier(make_demo_checkpoint(), max_epochs=1, random_state=0)
+    >>> clf = GPT2SequenceClassifier(
+    ...     make_demo_checkpoint(), max_epochs=1, precision="float32", random_state=0
+    ... )
     >>> directory = clf.fit(texts, labels).export_onnx(tempfile.mkdtemp() + "/model")
     >>> onnx_clf = OnnxTextClassifier(directory)
     >>> onnx_clf.predict(["a wonderful, moving film"]).shape
