@@ -39,8 +39,8 @@ class OnnxTextClassifier:
     """A classifier exported with ``export_onnx``, run by onnxruntime without torch.
 
     It predicts what the exported ``GPT2SequenceClassifier`` predicts in float32 (the
-    float32 export within 1e-4 in probability) and refuses an export whose files were modified, truncated
-    or mixed with another export's, naming the file.
+    float32 export within 1e-4 in probability) and refuses an export whose files were
+    modified, truncated or mixed with another export's, naming the file.
 
     Parameters
     ----------
