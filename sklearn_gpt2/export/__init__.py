@@ -1,0 +1,1 @@
+"""Writing fitted estimators in formats other programs run (ONNX)."""
