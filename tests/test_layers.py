@@ -89,3 +89,19 @@ def test_the_row_pipeline_and_manifest_reader_import_no_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_saved_manifest_is_read_and_verified_without_torch():
+    saved = PACKAGE.parent / "tests" / "artifacts" / "v0_2_0" / "sequence_lora_dir"
+    code = (
+        "import sys, pathlib; from sklearn_gpt2.persistence.format import read_manifest, "
+        "check_saved_files; d = pathlib.Path(sys.argv[1]); m = read_manifest(d); "
+        "check_saved_files(d, m['files']); print(m['params']['tuning'], sorted(m['files'])[0]); "
+        "heavy = sorted(x for x in ('torch', 'transformers', 'skorch') if x in sys.modules); "
+        "sys.exit(f'imported {heavy}' if heavy else 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(saved)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.split()[0] == "lora"

@@ -20,7 +20,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from .. import __version__
+from .._version import __version__
 from ..models.sequence import SequenceClassifierModule
 from ..onnx.artifact import (
     FORMAT_NAME,
@@ -73,7 +73,7 @@ def _merged_copy(module: nn.Module) -> nn.Module:
 
 
 def _tokenization_spec(estimator: Any) -> TokenizationSpec:
-    spec = estimator.tokenization_spec()
+    spec = estimator._tokenization_spec()
     if not isinstance(spec, TokenizationSpec) or spec.template is not None:
         raise NotImplementedError(
             f"export_onnx cannot export the text handling of {type(estimator).__name__} "
