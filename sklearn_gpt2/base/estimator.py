@@ -61,6 +61,10 @@ class BaseTextClassifier(  # type: ignore[misc]
     #: The kind of model head the estimator loads from its checkpoint.
     _head: ClassVar[str] = "sequence-classification"
 
+    #: The skorch net a fit builds (a subclass with a mixin, e.g. skorch's ``AccelerateMixin``,
+    #: takes over the forward/backward pass, gradient scaling and clipping).
+    _net_class: ClassVar[type[TextNet]] = TextNet
+
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "model_name_or_path": [str, os.PathLike],
         "max_length": [Interval(Integral, 1, None, closed="left")],
@@ -123,7 +127,7 @@ class BaseTextClassifier(  # type: ignore[misc]
         self.runtime_ = runtime
         self._runtime_params_ = (str(self.device), self.precision)
         net = getattr(self, "_net", None)
-        if net is not None:
+        if net is not None and net.device is not None:  # None: a mixin places the model
             net.device = str(runtime.device)
 
     def _refresh_runtime(self) -> Runtime:
@@ -309,7 +313,7 @@ class BaseTextClassifier(  # type: ignore[misc]
         """Initialize from the checkpoint and train; on failure, leave the estimator unfitted."""
         try:
             self.__dict__["_tuning_fitted_"] = getattr(self, "tuning", "full")
-            net = TextNet(self)
+            net = self._make_net()
             with torch.random.fork_rng(devices=self.runtime_.cuda_devices):
                 torch.manual_seed(self._seed_)
                 net.initialize()
@@ -355,7 +359,7 @@ class BaseTextClassifier(  # type: ignore[misc]
         self._set_runtime(runtime)
         self.__dict__["_tuning_fitted_"] = getattr(self, "tuning", "full")
         self.__dict__["_fitted_params_"] = fitted_params
-        net = TextNet(self)
+        net = self._make_net()
         # The module as saved; skorch's other components are built when training resumes.
         # Through __dict__: skorch's __setattr__ refuses modules set outside its initialize steps.
         vars(net).update(
@@ -368,6 +372,10 @@ class BaseTextClassifier(  # type: ignore[misc]
             initialized_=True,
         )
         self._net = net
+
+    def _make_net(self) -> TextNet:
+        """A new skorch net of ``_net_class`` for this estimator."""
+        return self._net_class(self)
 
     def _forget_fit(self) -> None:
         """Drop every fitted attribute, so a failed fit never leaves a half-fitted estimator."""

@@ -71,7 +71,8 @@ class TextNet(NeuralNet):  # type: ignore[misc]
     predict_nonlinearity = None
     warm_start = False
     compile = False
-    use_caching = False
+    #: skorch's default: each scoring callback decides (EpochScoring reuses the epoch's outputs).
+    use_caching = "auto"
     torch_load_kwargs = None
     initialized_ = False
     history_ = None
@@ -88,11 +89,18 @@ class TextNet(NeuralNet):  # type: ignore[misc]
     validation_fraction = _FromOwner(default=None)
     max_grad_norm = _FromOwner(default=None)
 
-    def __init__(self, owner: Any) -> None:
+    def __init__(self, owner: Any, device: Any = "owner", **kwargs: Any) -> None:
+        # ``device`` and the prefixed keywords are what skorch's mixins pass up (e.g.
+        # ``AccelerateMixin``: device=None, as accelerate places the model itself, and
+        # callbacks__print_log__sink); by default the owner's runtime decides the device.
         self.owner = owner
         self._params_to_validate: set[str] = set()
-        self.device = str(owner.runtime_.device)
+        self.device = str(owner.runtime_.device) if device == "owner" else device
         self.interrupted_ = False
+        for name, value in kwargs.items():
+            if "__" not in name:
+                raise TypeError(f"TextNet got an unexpected keyword argument {name!r}.")
+            setattr(self, name, value)
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The hyperparameters the net reads from its owner (skorch callbacks ask for them)."""
