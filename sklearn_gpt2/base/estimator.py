@@ -19,7 +19,6 @@ by the ``tuning`` parameter; per-text loss weights come from ``sample_weight`` a
 
 from __future__ import annotations
 
-import math
 import os
 from numbers import Integral, Real
 from typing import Any, ClassVar
@@ -32,25 +31,30 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..models.checkpoint import Checkpoint, load_checkpoint
-from ..models.families import max_positions
 from ..runtime import PRECISIONS, Runtime
 from ..text.rows import Rows
-from ..text.runner import combine_rows, run_rows
 from ..text.spec import TokenizationSpec
 from ..text.validation import check_labels, check_texts
 from ..training import tuning_mode
 from ..training.dataset import TextDataset
 from .callbacks import EpochAccuracy, reject_unmonitorable_callbacks
+from .checks import InputChecksMixin
 from .constraints import CallbackList, Device
 from .continued import ContinuedTrainingMixin
 from .faults import out_of_memory_error, report_interruption
 from .net import TextNet
 from .persistable import PersistableMixin
+from .prediction import PredictionMixin
 from .weights import text_weights
 
 
 class BaseTextClassifier(  # type: ignore[misc]
-    PersistableMixin, ContinuedTrainingMixin, ClassifierMixin, BaseEstimator
+    PersistableMixin,
+    ContinuedTrainingMixin,
+    PredictionMixin,
+    InputChecksMixin,
+    ClassifierMixin,
+    BaseEstimator,
 ):
     """Shared machinery of the package's text classifiers (not for direct use)."""
 
@@ -232,63 +236,6 @@ class BaseTextClassifier(  # type: ignore[misc]
     def _prepare_fit(self, texts: list[str], label_indices: np.ndarray) -> None:
         """What an estimator learns before training (nothing by default)."""
 
-    def _check_fit_params(self, fit_params: dict[str, Any]) -> None:
-        # skorch would pass them to the module's forward, which takes none of them.
-        if fit_params:
-            raise TypeError(
-                f"{type(self).__name__}.fit got unexpected keyword arguments "
-                f"{sorted(fit_params)}; it takes the texts X and the labels y. Set "
-                f"hyperparameters in the constructor or with set_params."
-            )
-
-    def _context_size(self) -> int | None:
-        """The most tokens the fitted (or to be fitted) model reads at once."""
-        net = getattr(self, "_net", None)
-        if net is None or getattr(net, "module_", None) is None:
-            return self._checkpoint.max_positions
-        return max_positions(net.module_.model.config)
-
-    def _longest_row(self) -> int:
-        """The most tokens one row may hold (``max_length``; a prompt adds its label words)."""
-        return int(self.max_length)
-
-    def _check_max_length(self, context: int | None) -> None:
-        longest = self._longest_row()
-        if context is not None and longest > context:
-            extra = longest - self.max_length
-            what = (
-                f"max_length={self.max_length}"
-                if not extra
-                else f"max_length={self.max_length} plus the longest label word ({extra} tokens)"
-            )
-            raise ValueError(
-                f"{what} exceeds the model's context of {context} tokens; use "
-                f"max_length <= {context - extra} (set_params(max_length=...))."
-            )
-
-    def _check_validation_split(self, label_indices: np.ndarray) -> None:
-        """Refuse a ``validation_fraction`` that cannot be stratified, naming the label."""
-        fraction = getattr(self, "validation_fraction", None)
-        if fraction is None:
-            return
-        n_texts = len(label_indices)
-        n_valid = math.ceil(fraction * n_texts)
-        counts = np.bincount(label_indices, minlength=len(self.classes_))
-        rare = int(np.argmin(counts))
-        if counts[rare] < 2:
-            raise ValueError(
-                f"validation_fraction={fraction} holds out a stratified part "
-                f"of the texts, which needs at least 2 texts of each class; class "
-                f"{self.classes_[rare]!r} has {counts[rare]}. Add texts of that class or set "
-                f"validation_fraction=None."
-            )
-        if min(n_valid, n_texts - n_valid) < len(self.classes_):
-            raise ValueError(
-                f"validation_fraction={fraction} of {n_texts} texts leaves "
-                f"{n_valid} held out and {n_texts - n_valid} to train on, fewer than the "
-                f"{len(self.classes_)} classes; use more texts or another validation_fraction."
-            )
-
     def _training_dataset(
         self, texts: list[str], label_indices: np.ndarray, weights: np.ndarray | None
     ) -> TextDataset:
@@ -421,119 +368,3 @@ class BaseTextClassifier(  # type: ignore[misc]
             ("train_acc", EpochAccuracy("train_acc", on_train=True)),
             ("valid_acc", EpochAccuracy("valid_acc", on_train=False)),
         ]
-
-    # ------------------------------------------------------------------ prediction
-    def _proba_from_outputs(self, outputs: torch.Tensor) -> np.ndarray:
-        """Probabilities (float64, rows summing to 1) from one batch of module outputs."""
-        return torch.softmax(outputs.double(), dim=-1).cpu().numpy()
-
-    def _outputs(self, module: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """What the module computes to predict from one batch (its logits by default)."""
-        return module(**inputs)
-
-    def _row_proba(self, rows: Rows) -> np.ndarray:
-        """Probabilities of each row, through the one batch runner."""
-        module = self._net.module_
-        device = self.runtime_.device
-
-        def engine(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-            inputs = {
-                "input_ids": torch.from_numpy(input_ids).to(device),
-                "attention_mask": torch.from_numpy(attention_mask).to(device),
-            }
-            return self._proba_from_outputs(self._outputs(module, inputs))
-
-        pad_token_id = self.tokenizer_.pad_token_id
-        return run_rows(
-            rows,
-            engine,
-            batch_size=self.batch_size,
-            pad_token_id=pad_token_id,
-            pad_left=module.pads_left,
-        )
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities of texts ``X``.
-
-        Parameters
-        ----------
-        X : iterable of str
-            Texts to classify.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``; rows sum to 1; rows follow the order of ``X``.
-        """
-        check_is_fitted(self)
-        texts = check_texts(X)
-        self._check_max_length(self._context_size())
-        self._refresh_runtime()
-        net = self._net
-        rows = self._rows(texts)
-        net.module_.eval()
-        # One autocast region around all batches: autocast caches its low-precision copy of
-        # each weight until the region ends, so weights are cast once per call, not per batch.
-        try:
-            with torch.inference_mode(), self.runtime_.autocast():
-                row_proba = self._tuning_mode().row_proba(self, rows)
-        except torch.OutOfMemoryError as error:
-            raise out_of_memory_error(error, self, "predict") from error
-        if not np.isfinite(row_proba).all():
-            raise ValueError(
-                f"The model gave non-finite probabilities (NaN): its weights or the "
-                f"checkpoint {self.model_name_or_path!r} hold NaN or infinite values. Refit "
-                f"from a sound checkpoint."
-            )
-        return combine_rows(row_proba, rows)
-
-    def predict_log_proba(self, X: Any) -> np.ndarray:
-        """Logarithm of the class probabilities of texts ``X``.
-
-        Parameters
-        ----------
-        X : iterable of str
-            Texts to classify.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            ``log(predict_proba(X))``: columns follow ``classes_``, rows the order of ``X``.
-        """
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Predicted class labels of texts ``X``.
-
-        Parameters
-        ----------
-        X : iterable of str
-            Texts to classify.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Labels from ``classes_``, in the order of ``X``.
-        """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
-
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Mean accuracy on texts ``X`` against labels ``y``.
-
-        Parameters
-        ----------
-        X : iterable of str
-            Texts.
-        y : array-like of shape (n_samples,)
-            True labels.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
-
-        Returns
-        -------
-        score : float
-            Accuracy: the fraction of texts whose predicted label equals ``y``.
-        """
-        return float(ClassifierMixin.score(self, X, y, sample_weight=sample_weight))

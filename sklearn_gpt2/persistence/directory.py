@@ -19,7 +19,7 @@ from .state import warn_if_versions_differ
 
 
 def save(estimator: Any, directory: str | os.PathLike[str], base: str) -> Path:
-    """Write ``estimator`` to ``directory``: its whole model, or (``"reference"``) what it trained."""
+    """Write ``estimator``: its whole model, or (``base="reference"``) only what it trained."""
     if base == "reference":
         return save_by_reference(estimator, directory)
     if base != "include":
