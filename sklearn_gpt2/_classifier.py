@@ -76,7 +76,7 @@ class GPT2SequenceClassifier(BaseTextClassifier):
         get no gradients and no optimizer state. ``"head"``: only the classification head,
         on pooled features that the frozen backbone computes once per (checkpoint,
         ``max_length``, text) and that every fit on the checkpoint shares. The cheaper modes
-        want a larger ``lr`` (e.g. 1e-4 to 1e-3 for ``"lora"``, 1e-3 to 1e-2 for ``"head"``).
+        want a larger ``lr`` (e.g. 1e-4 to 1e-3 for ``"lora"``, 1e-2 to 1e-1 for ``"head"``).
     lora_rank : int, default=8
         Rank of the LoRA adapters (``tuning="lora"`` only); their scaling is
         ``lora_alpha = 2 * lora_rank``.
