@@ -103,6 +103,9 @@ class GPT2SequenceClassifier(BaseTextClassifier):
         The checkpoint's tokenizer.
     device_ : torch.device
         Where the model lives.
+    runtime_ : Runtime
+        The device and precision the fit resolved ``device`` and ``precision`` to (what
+        ``"auto"`` picked), as ``runtime_.device`` and ``runtime_.precision``.
     history_ : skorch.History
         Per-epoch and per-batch training records.
 

@@ -5,8 +5,8 @@ with the page. The other blocks of a page run in order, as one script, in a fres
 an empty folder: a block may use what an earlier block of its page defined. Where a page shows
 a fragment, the names such fragments take for granted (``texts``, ``labels``, ``new_texts``)
 come from ``load_demo()``, and the hub name ``"gpt2"`` resolves to a folder of that name
-holding the tiny demo checkpoint (transformers looks for a local folder first), so the code
-runs exactly as printed.
+holding the tiny demo checkpoint (transformers looks for a local folder first), as does
+``"gpt2-local"``, the pages' name for a local copy of it; so the code runs exactly as printed.
 
 A block that cannot run here (it starts a cluster, or is a signature) is preceded on the page by
 a line ``% not run by the tests: <reason>``; the reason is required and the number of such
@@ -39,8 +39,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 import torch
 torch.set_num_threads(1)
 from sklearn_gpt2.datasets import load_demo, make_demo_checkpoint
-if not os.path.isdir("gpt2"):
-    shutil.copytree(make_demo_checkpoint(), "gpt2")
+for name in ("gpt2", "gpt2-local"):  # the hub name, and the docs' name for a local copy
+    if not os.path.isdir(name):
+        shutil.copytree(make_demo_checkpoint(), name)
 texts, labels = load_demo()
 new_texts = ["a wonderful film", "dull and far too long"]
 """
