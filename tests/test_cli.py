@@ -144,6 +144,22 @@ def test_predict_only_with_a_saved_model(tmp_path, train_csv, tiny_gpt2, capsys)
         np.testing.assert_allclose(proba, expected, atol=2e-6)
 
 
+def test_predict_only_with_a_saved_prompt_classifier(tmp_path, tiny_gpt2, demo_data, capsys):
+    from sklearn_gpt2 import GPT2PromptClassifier
+
+    X, y = demo_data
+    clf = GPT2PromptClassifier(tiny_gpt2, template="{text} It was", precision="float32")
+    directory = clf.fit(X, y).save_pretrained(tmp_path / "prompt")
+    texts = ["a wonderful film", "dull and far too long"]
+    new = write_csv(tmp_path / "new.csv", ["text"], [(t,) for t in texts])
+    output = tmp_path / "p.csv"
+    assert main(["--load", str(directory), "--predict", str(new), "--output", str(output)]) == 0
+    assert f"Loaded GPT2PromptClassifier from {directory}" in capsys.readouterr().out
+    rows = read_csv(output)
+    proba = [[float(r["proba_negative"]), float(r["proba_positive"])] for r in rows]
+    np.testing.assert_allclose(proba, clf.predict_proba(texts), atol=2e-6)
+
+
 def test_cv_zero_skips_cross_validation(train_csv, tiny_gpt2, capsys):
     assert (
         main(["--train", str(train_csv), *TRAIN, "--model", str(tiny_gpt2), "--cv", "0", *FAST])
