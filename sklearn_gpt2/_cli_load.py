@@ -20,8 +20,6 @@ ESTIMATORS = ("GPT2SequenceClassifier", "GPT2PromptClassifier")
 
 
 def _estimator_class(directory: Path, manifest_name: str) -> Any:
-    import sklearn_gpt2
-
     path = directory / manifest_name
     if not path.is_file():
         raise CliError(
@@ -37,7 +35,13 @@ def _estimator_class(directory: Path, manifest_name: str) -> Any:
         ) from None
     if name not in ESTIMATORS:
         raise CliError(f"--load {directory}: {path} names an unknown estimator {name!r}.")
-    return getattr(sklearn_gpt2, name)
+    if name == "GPT2PromptClassifier":
+        from ._prompt_classifier import GPT2PromptClassifier
+
+        return GPT2PromptClassifier
+    from ._classifier import GPT2SequenceClassifier
+
+    return GPT2SequenceClassifier
 
 
 def load_saved(path: Path) -> Any:
