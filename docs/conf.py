@@ -3,6 +3,9 @@
 Build it from the repository root with::
 
     python -m sphinx -W -b html docs docs/_build/html
+
+and look at it page by page with ``python docs/screenshots.py`` (headless Chromium; the PNGs
+go to docs/_build/screenshots/).
 """
 
 from __future__ import annotations
@@ -118,9 +121,33 @@ html_title = f"sklearn-gpt2 {release}"
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
-    "secondary_sidebar_items": ["page-toc"],
+    # The header lists the first pages of the navigation; the rest are under "More".
+    "header_links_before_dropdown": 4,
+    # The contents on the right, except on the page of wide result tables, which needs the room.
+    "secondary_sidebar_items": {"**": ["page-toc"], "benchmark_results": []},
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_show_sourcelink = False
+
+# The left sidebar lists the pages below the current one in the navigation. Top-level pages
+# have none, so it stays off there (an empty column otherwise); it is on for the pages that
+# have sub-pages: the API reference and the gallery. Sphinx warns when two wildcard patterns
+# match a page, so these pages are named one by one.
+API_PAGES = [
+    "GPT2SequenceClassifier",
+    "GPT2PromptClassifier",
+    "clear_checkpoint_cache",
+    "datasets.load_demo",
+    "datasets.make_demo_checkpoint",
+    "datasets.build_tiny_gpt2",
+]
+SECTION_PAGES = [
+    "api",
+    *(f"generated/sklearn_gpt2.{name}" for name in API_PAGES),
+    "auto_examples/index",
+    *(f"auto_examples/{path.stem}" for path in sorted((ROOT / "examples").glob("*.py"))),
+]
+html_sidebars = {"**": [], **{page: ["sidebar-nav-bs"] for page in SECTION_PAGES}}

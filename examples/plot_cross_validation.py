@@ -20,9 +20,9 @@ texts, labels = load_demo()
 clf = GPT2SequenceClassifier(
     make_demo_checkpoint(),  # for real work: "gpt2"
     max_length=64,
-    lr=1e-3,
-    batch_size=16,
-    max_epochs=8,
+    lr=1e-3,  # a tiny random model learns the demo's cue words with these settings
+    batch_size=8,
+    max_epochs=20,
     random_state=0,
 )
 

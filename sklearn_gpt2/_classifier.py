@@ -78,7 +78,7 @@ class GPT2SequenceClassifier(BaseTextClassifier):
         get no gradients and no optimizer state. ``"head"``: only the classification head,
         on pooled features that the frozen backbone computes once per (checkpoint,
         ``max_length``, text) and that every fit on the checkpoint shares. The cheaper modes
-        want a larger ``lr`` (e.g. 1e-4 to 1e-3 for ``"lora"``, 1e-3 to 1e-2 for ``"head"``).
+        want a larger ``lr`` (e.g. 1e-4 to 1e-3 for ``"lora"``, 1e-2 to 1e-1 for ``"head"``).
     lora_rank : int, default=8
         Rank of the LoRA adapters (``tuning="lora"`` only); their scaling is
         ``lora_alpha = 2 * lora_rank``.
@@ -104,8 +104,8 @@ class GPT2SequenceClassifier(BaseTextClassifier):
     tokenizer_ : transformers tokenizer
         The checkpoint's tokenizer.
     runtime_ : Runtime
-        What ``device`` and ``precision`` resolved to (``runtime_.device``,
-        ``runtime_.precision``), e.g. ``"auto"`` as the CPU in bfloat16.
+        The device and precision the fit resolved ``device`` and ``precision`` to (what
+        ``"auto"`` picked), as ``runtime_.device`` and ``runtime_.precision``.
     history_ : skorch.History
         Per-epoch and per-batch training records.
 

@@ -3,7 +3,8 @@
 A thin layer over :class:`GPT2SequenceClassifier`: it reads and writes CSV files and passes the
 options on; every decision about training belongs to the estimator. Run with neither
 ``--train`` nor ``--model`` it uses the built-in demo dataset and a tiny GPT-2 with random
-initial weights built locally, so it works offline; it says so plainly.
+initial weights built locally, so it works offline; it says so plainly. With ``--load`` it
+only predicts, with a model saved earlier.
 
 Everything that can be checked before training is checked first (the CSV files, the labels,
 the output and save paths), so a mistake costs seconds, not a training run. The estimator,
@@ -16,12 +17,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from ._cli_job import CliError, prepare
-from ._csv_input import Table, check_encoding
+from ._cli_errors import CliError, explain, one_line, step
+from ._cli_job import Job, check_output_columns, prepare
+from ._cli_options import build_parser, check_options
+from ._csv_input import Table
+
+__all__ = ["DEMO_DEFAULTS", "build_parser", "estimator_from", "main", "run"]
 
 DEMO_WARNING = (
     "DEMO MODE: no --train CSV and no --model were given, so this runs on the built-in demo "
@@ -40,61 +44,6 @@ DEMO_TEXTS = ["a wonderful, moving film", "dull and far too long", ""]
 DEMO_DEFAULTS = {"max_epochs": 20, "lr": 1e-3, "batch_size": 8}
 
 
-def _version() -> str:
-    try:
-        return version("sklearn-gpt2")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown (not installed)"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of ``python -m sklearn_gpt2``."""
-    parser = argparse.ArgumentParser(
-        prog="sklearn-gpt2",
-        description="Fine-tune GPT-2 (or any sequence-classification checkpoint) on a CSV of "
-        "texts and labels: report cross-validated accuracy beside TF-IDF + logistic "
-        "regression's, fit on all rows, save the model with joblib and predict another CSV. "
-        "With neither --train nor --model, a demo with a tiny random-weight model runs offline.",
-    )
-    data = parser.add_argument_group("data")
-    data.add_argument("--train", type=Path, metavar="CSV", help="training texts and labels")
-    data.add_argument("--text-column", default="text", metavar="NAME", help="default: text")
-    data.add_argument("--label-column", default="label", metavar="NAME", help="default: label")
-    data.add_argument("--predict", type=Path, metavar="CSV", help="texts to classify")
-    data.add_argument(
-        "--output", type=Path, metavar="CSV", help="predictions (default: predictions.csv)"
-    )
-    data.add_argument("--save", type=Path, metavar="PATH", help="save the fitted model (joblib)")
-    data.add_argument(
-        "--encoding", default="utf-8", metavar="NAME", help="of the input CSVs (default: utf-8)"
-    )
-    model = parser.add_argument_group(
-        "model (defaults are the estimator's; the demo trains with --epochs 20 --lr 1e-3 "
-        "--batch-size 8)"
-    )
-    model.add_argument(
-        "--model", metavar="NAME_OR_DIR", help="hub name (e.g. gpt2) or checkpoint directory"
-    )
-    model.add_argument(
-        "--cv", type=int, default=5, metavar="K", help="stratified folds (default: 5; 0 skips)"
-    )
-    model.add_argument("--max-length", type=int, metavar="N", help="tokens kept per text")
-    model.add_argument("--epochs", type=int, metavar="N", help="passes over the training data")
-    model.add_argument("--lr", type=float, help="peak learning rate")
-    model.add_argument("--batch-size", type=int, metavar="N", help="texts per batch")
-    model.add_argument("--precision", choices=["auto", "float32", "bfloat16", "float16"])
-    model.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
-    model.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
-    shown = parser.add_argument_group("progress (shown by default when output is a terminal)")
-    loudness = shown.add_mutually_exclusive_group()
-    loudness.add_argument(
-        "--verbose", action="store_true", help="show progress even when output is not a terminal"
-    )
-    loudness.add_argument("--quiet", action="store_true", help="never show progress")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    return parser
-
-
 def estimator_from(args: argparse.Namespace, model: str | Path, demo: bool) -> Any:
     """The estimator, with only the options given on the command line (or the demo's) set."""
     from ._classifier import GPT2SequenceClassifier
@@ -104,13 +53,18 @@ def estimator_from(args: argparse.Namespace, model: str | Path, demo: bool) -> A
         "max_epochs": args.epochs,
         "lr": args.lr,
         "batch_size": args.batch_size,
+        "tuning": args.tuning,
+        "lora_rank": args.lora_rank,
+        "class_weight": args.class_weight,
+        "validation_fraction": args.validation_fraction,
         "precision": args.precision,
         "device": args.device,
     }
     given = {name: value for name, value in options.items() if value is not None}
     if demo:
         given = {**DEMO_DEFAULTS, **given}
-    return GPT2SequenceClassifier(model, random_state=args.random_state, **given)
+    seed = 0 if args.random_state is None else args.random_state
+    return GPT2SequenceClassifier(model, random_state=seed, **given)
 
 
 def write_predictions(clf: Any, table: Table, text_column: str, output: Path, show: bool) -> None:
@@ -150,12 +104,51 @@ def show_demo_predictions(clf: Any) -> None:
         print(f"  {text!r:32} -> {label}  ({scores})")
 
 
+def predict_with_saved(job: Job, args: argparse.Namespace, show: bool) -> None:
+    """Predict ``--predict`` with the model of ``--load``; nothing is trained or saved."""
+    from ._cli_load import load_saved
+    from .models.checkpoint import quiet_transformers
+
+    if job.load is None or job.predict is None or job.output is None:
+        raise CliError("--load needs --predict CSV (the texts to classify).")
+    with step(f"loading the model from {job.load}"), quiet_transformers():
+        clf = load_saved(job.load)
+    classes = ", ".join(map(str, clf.classes_))
+    print(f"Loaded {type(clf).__name__} from {job.load}; classes: {classes}")
+    check_output_columns(job.predict, [str(label) for label in clf.classes_], job.output)
+    with step(f"predicting {job.predict.path}", "No predictions file was written."):
+        write_predictions(clf, job.predict, args.text_column, job.output, show)
+
+
+def save(clf: Any, job: Job) -> None:
+    """Write the fitted model where ``--save`` and ``--save-dir`` say."""
+    if job.save is not None:
+        from .persistence.atomic_file import atomic_joblib_dump
+
+        kept = f"An earlier file at {job.save}, if any, is intact."
+        with step(f"saving the model to {job.save}", kept):
+            job.save.parent.mkdir(parents=True, exist_ok=True)
+            atomic_joblib_dump(clf, job.save)
+        print(f"Saved the model to {job.save} (load it with joblib.load, or --load)")
+    if job.save_dir is not None:
+        kept = f"An earlier save in {job.save_dir}, if any, is intact."
+        with step(f"saving the model to {job.save_dir}", kept):
+            clf.save_pretrained(job.save_dir)
+        print(
+            f"Saved the model to {job.save_dir} (load it with "
+            f"{type(clf).__name__}.from_pretrained, or --load)"
+        )
+
+
 def run(args: argparse.Namespace) -> None:
     """The main job: check the inputs, cross-validate, fit on all rows, save, predict."""
     from ._cli_progress import wanted
 
     job = prepare(args)
     show = wanted(verbose=args.verbose, quiet=args.quiet)
+    if job.load is not None:
+        predict_with_saved(job, args, show)
+        return
     from .models.checkpoint import quiet_transformers as _quiet_transformers
 
     if job.demo:
@@ -167,7 +160,7 @@ def run(args: argparse.Namespace) -> None:
         # computes, and much more on a machine whose cores are busy.
         torch.set_num_threads(1)
         print(DEMO_WARNING)
-        with _quiet_transformers():
+        with step("building the demo checkpoint"), _quiet_transformers():
             model: str | Path = make_demo_checkpoint()
     else:
         model = args.model if args.model is not None else "gpt2"
@@ -175,24 +168,25 @@ def run(args: argparse.Namespace) -> None:
             print("No --train CSV given: training on the built-in demo dataset.")
     clf = estimator_from(args, model, job.demo)
     print(f"Training data: {len(job.X)} texts; model: {model}")
-    if args.cv:
+    folds = 5 if args.cv is None else args.cv
+    if folds:
         from ._cli_evaluate import cross_validate, summary
 
-        print(summary(cross_validate(clf, job.X, job.y, args.cv, show=show), args.cv))
+        with step("cross-validation", "Nothing was saved."):
+            scores = cross_validate(clf, job.X, job.y, folds, show=show)
+        print(summary(scores, folds))
     from ._cli_evaluate import fit_or_stop
 
-    fit_or_stop(clf.set_params(verbose=int(show)), job.X, job.y)
+    with step("training on all texts", "Nothing was saved."):
+        fit_or_stop(clf.set_params(verbose=int(show)), job.X, job.y)
     print(f"Fitted on all {len(job.X)} texts; classes: {', '.join(map(str, clf.classes_))}")
-    if job.save is not None:
-        from .persistence.atomic_file import atomic_joblib_dump
-
-        job.save.parent.mkdir(parents=True, exist_ok=True)
-        atomic_joblib_dump(clf, job.save)
-        print(f"Saved the model to {job.save} (load it with joblib.load)")
+    save(clf, job)
     if job.predict is not None and job.output is not None:
-        write_predictions(clf, job.predict, args.text_column, job.output, show)
+        with step(f"predicting {job.predict.path}", "No predictions file was written."):
+            write_predictions(clf, job.predict, args.text_column, job.output, show)
     elif job.demo:
-        show_demo_predictions(clf)
+        with step("predicting the demo's sentences"):
+            show_demo_predictions(clf)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -211,16 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.cv == 1 or args.cv < 0:
-        parser.error("--cv must be 0 (no cross-validation) or at least 2 folds")
-    if args.output is not None and args.predict is None:
-        parser.error("--output needs --predict CSV (the texts to classify)")
-    if args.text_column == args.label_column:
-        parser.error("--text-column and --label-column name the same column")
-    try:
-        check_encoding(args.encoding)
-    except ValueError as error:
-        parser.error(f"--encoding: {error}")
+    check_options(parser, args)
     try:
         run(args)
     except KeyboardInterrupt:
@@ -228,7 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # interrupted training leaves the previous model and predictions as they were.
         print("sklearn-gpt2: interrupted; no file was left half-written.", file=sys.stderr)
         return 130
-    except (CliError, ValueError, TypeError, OSError, RuntimeError, MemoryError) as error:
-        print(f"sklearn-gpt2: error: {error}", file=sys.stderr)
+    except CliError as error:
+        print(f"sklearn-gpt2: error: {one_line(error)}", file=sys.stderr)
+        return 1
+    except Exception as error:  # any other path: still one line, never a traceback
+        print(f"sklearn-gpt2: error: {explain(error, 'the command')}", file=sys.stderr)
         return 1
     return 0

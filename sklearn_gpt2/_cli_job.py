@@ -12,16 +12,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._cli_errors import CliError
 from ._csv_input import Table, read_table
 from .persistence.atomic_file import check_writable_file
 
-__all__ = ["DEMO_SAVE", "CliError", "Job", "prepare"]
+__all__ = ["DEMO_SAVE", "CliError", "Job", "check_output_columns", "prepare"]
 
 DEMO_SAVE = Path(tempfile.gettempdir()) / "sklearn-gpt2-demo-model.joblib"
-
-
-class CliError(Exception):
-    """A problem with the command line's inputs, reported without a traceback."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +39,11 @@ class Job:
         Where the model goes (the demo saves to the temporary directory by default).
     output : pathlib.Path or None
         Where the predictions go, when there is a ``--predict`` file.
+    save_dir : pathlib.Path or None
+        Where ``save_pretrained`` writes the model, if ``--save-dir`` was given.
+    load : pathlib.Path or None
+        The saved model to predict with (``--load``); then nothing is trained and ``X`` and
+        ``y`` are empty.
     """
 
     demo: bool
@@ -50,14 +52,17 @@ class Job:
     predict: Table | None
     save: Path | None
     output: Path | None
+    save_dir: Path | None = None
+    load: Path | None = None
 
 
 def _labels(table: Table, column: str) -> list[str]:
     labels = table.columns[column]
     for label, line in zip(labels, table.lines, strict=True):
-        if label == "":
+        if label.strip() == "":
+            what = "empty" if label == "" else f"only whitespace ({label!r})"
             raise CliError(
-                f"{table.path}, line {line}: the label (column {column!r}) is empty. Fill it "
+                f"{table.path}, line {line}: the label (column {column!r}) is {what}. Fill it "
                 f"in or remove the row."
             )
     return labels
@@ -78,7 +83,8 @@ def _check_paths(args: argparse.Namespace, save: Path | None, output: Path | Non
         raise CliError(f"--save and --output are the same file ({save}); choose two paths.")
 
 
-def _check_output_columns(table: Table, classes: list[str], output: Path) -> None:
+def check_output_columns(table: Table, classes: list[str], output: Path) -> None:
+    """Refuse a ``--predict`` table that already has a column the predictions add."""
     added = ["prediction", *(f"proba_{label}" for label in classes)]
     clash = [name for name in added if name in table.columns]
     if clash:
@@ -93,12 +99,66 @@ def _check_folds(y: list[str], folds: int) -> None:
     # train folds that never see the class.
     counts = Counter(y)
     label, count = min(counts.items(), key=lambda item: item[1])
-    if count < folds:
+    if count >= folds:
+        return
+    rows = f"{count} row{'s' * (count != 1)}"
+    more = folds - count
+    fixes = [f"add {more} or more rows of class {label!r}"]
+    if count >= 2:
+        fixes.append(f"pass --cv {count}")
+    fixes += [f"remove the class's {rows}", "pass --cv 0 to skip cross-validation"]
+    raise CliError(
+        f"class {label!r} has {rows}, fewer than the {folds} cross-validation folds (every "
+        f"fold needs a row of every class); {', '.join(fixes[:-1])}, or {fixes[-1]}."
+    )
+
+
+def _check_model(model: str | None) -> None:
+    if model is not None and Path(model).is_file():
         raise CliError(
-            f"class {label!r} has {count} row{'s' * (count != 1)}, fewer than the {folds} "
-            f"cross-validation folds; pass a smaller --cv (at least 2), --cv 0 to skip "
-            f"cross-validation, or add rows of that class."
+            f"--model {model} is a file; --model names a checkpoint to train from (a hub name "
+            f"or a directory). To predict with a saved model, pass --load {model} --predict "
+            f"new.csv."
         )
+
+
+def _check_save_dir(save_dir: Path | None, args: argparse.Namespace) -> None:
+    if save_dir is None:
+        return
+    if save_dir.exists() and not save_dir.is_dir():
+        raise CliError(f"--save-dir {save_dir} is a file; give a directory (new or earlier).")
+    if args.model is not None and save_dir.resolve() == Path(args.model).resolve():
+        raise CliError(
+            f"--save-dir {save_dir} is the --model checkpoint; saving there would replace the "
+            f"weights training starts from. Choose another directory."
+        )
+    for option, source in {"--train": args.train, "--predict": args.predict}.items():
+        if source is not None and source.resolve().is_relative_to(save_dir.resolve()):
+            raise CliError(
+                f"--save-dir {save_dir} holds the {option} file {source}; saving replaces "
+                f"that directory. Choose another one."
+            )
+    probe = save_dir / "sklearn_gpt2.json" if save_dir.is_dir() else save_dir
+    check_writable_file(probe, "--save-dir")
+
+
+def _prepare_load(args: argparse.Namespace) -> Job:
+    if args.predict is None:
+        raise CliError(
+            f"--load {args.load} predicts with a saved model and trains nothing; give the "
+            f"texts to classify with --predict new.csv."
+        )
+    predict = read_table(args.predict, [args.text_column], encoding=args.encoding,
+                         text_column=args.text_column)  # fmt: skip
+    output = args.output or Path("predictions.csv")
+    check_writable_file(output, "--output")
+    if output.resolve() == args.predict.resolve():
+        raise CliError(f"--output {output} would overwrite the --predict file; choose another "
+                       f"path.")  # fmt: skip
+    if output.resolve() == args.load.resolve():
+        raise CliError(f"--output {output} would overwrite the --load model; choose another "
+                       f"path.")  # fmt: skip
+    return Job(False, [], [], predict, None, output, load=args.load)
 
 
 def prepare(args: argparse.Namespace) -> Job:
@@ -119,6 +179,9 @@ def prepare(args: argparse.Namespace) -> Job:
     CliError or ValueError
         Saying what is wrong and how to fix it.
     """
+    if args.load is not None:
+        return _prepare_load(args)
+    _check_model(args.model)
     demo = args.train is None and args.model is None
     if args.train is None:
         from .datasets import load_demo
@@ -135,9 +198,11 @@ def prepare(args: argparse.Namespace) -> Job:
                              text_column=args.text_column)  # fmt: skip
     if args.cv:
         _check_folds(y, args.cv)
-    save = args.save if args.save is not None or not demo else DEMO_SAVE
+    default_save = demo and args.save_dir is None
+    save = args.save if args.save is not None or not default_save else DEMO_SAVE
     output = (args.output or Path("predictions.csv")) if predict is not None else None
     _check_paths(args, save, output)
+    _check_save_dir(args.save_dir, args)
     if predict is not None and output is not None:
-        _check_output_columns(predict, sorted(set(y)), output)
-    return Job(demo, X, y, predict, save, output)
+        check_output_columns(predict, sorted(set(y)), output)
+    return Job(demo, X, y, predict, save, output, save_dir=args.save_dir)

@@ -68,7 +68,7 @@ class GPT2PromptClassifier(BaseTextClassifier):
         A causal language model: Hugging Face hub name or local directory.
     template : str, default="{text}"
         The prompt, with ``{text}`` where the text goes, e.g.
-        ``"Review: {text}\\nSentiment:"``.
+        ``"Review: {text}\nSentiment:"``.
     label_words : dict or None, default=None
         Class -> the word or phrase that names it. ``None`` uses each class's own name
         (``str(label)``).

@@ -109,6 +109,58 @@ def test_train_cross_validate_save_and_predict(tmp_path, train_csv, tiny_gpt2, c
     assert sorted(p.name for p in model.parent.iterdir() if p.name.startswith(".")) == []
 
 
+def test_training_options_reach_the_estimator(tiny_gpt2):
+    argv = ["--tuning", "lora", "--lora-rank", "4", "--class-weight", "balanced"]
+    args = build_parser().parse_args([*argv, "--validation-fraction", "0.2"])
+    params = estimator_from(args, tiny_gpt2, demo=False).get_params()
+    assert params["tuning"] == "lora" and params["lora_rank"] == 4
+    assert params["class_weight"] == "balanced" and params["validation_fraction"] == 0.2
+    # Not given: the estimator's defaults.
+    default = estimator_from(build_parser().parse_args([]), tiny_gpt2, demo=False).get_params()
+    assert default["tuning"] == "full" and default["validation_fraction"] is None
+
+
+def test_predict_only_with_a_saved_model(tmp_path, train_csv, tiny_gpt2, capsys):
+    model, directory = tmp_path / "model.joblib", tmp_path / "model-dir"
+    argv = ["--train", str(train_csv), *TRAIN, "--model", str(tiny_gpt2), "--cv", "0", *FAST]
+    argv += ["--tuning", "head", "--class-weight", "balanced", "--validation-fraction", "0.25"]
+    assert main([*argv, "--verbose", "--save", str(model), "--save-dir", str(directory)]) == 0
+    out = capsys.readouterr().out
+    assert "valid_loss" in out  # the held-out fraction is scored every epoch
+    assert f"Saved the model to {directory}" in out and (directory / "sklearn_gpt2.json").is_file()
+    texts = ["a wonderful film", "dull and far too long", ""]
+    new = write_csv(tmp_path / "new.csv", ["review"], [(t,) for t in texts])
+    expected = joblib.load(model).predict_proba(texts)
+    for saved in (model, directory):
+        output = tmp_path / f"{saved.name}.csv"
+        assert (
+            main(["--load", str(saved), "--predict", str(new), *TRAIN, "--output", str(output)])
+            == 0
+        )
+        out = capsys.readouterr().out
+        assert f"Loaded GPT2SequenceClassifier from {saved}" in out
+        assert "Training" not in out and "Fitted" not in out  # nothing is trained
+        rows = read_csv(output)
+        proba = [[float(r["proba_negative"]), float(r["proba_positive"])] for r in rows]
+        np.testing.assert_allclose(proba, expected, atol=2e-6)
+
+
+def test_predict_only_with_a_saved_prompt_classifier(tmp_path, tiny_gpt2, demo_data, capsys):
+    from sklearn_gpt2 import GPT2PromptClassifier
+
+    X, y = demo_data
+    clf = GPT2PromptClassifier(tiny_gpt2, template="{text} It was", precision="float32")
+    directory = clf.fit(X, y).save_pretrained(tmp_path / "prompt")
+    texts = ["a wonderful film", "dull and far too long"]
+    new = write_csv(tmp_path / "new.csv", ["text"], [(t,) for t in texts])
+    output = tmp_path / "p.csv"
+    assert main(["--load", str(directory), "--predict", str(new), "--output", str(output)]) == 0
+    assert f"Loaded GPT2PromptClassifier from {directory}" in capsys.readouterr().out
+    rows = read_csv(output)
+    proba = [[float(r["proba_negative"]), float(r["proba_positive"])] for r in rows]
+    np.testing.assert_allclose(proba, clf.predict_proba(texts), atol=2e-6)
+
+
 def test_cv_zero_skips_cross_validation(train_csv, tiny_gpt2, capsys):
     assert (
         main(["--train", str(train_csv), *TRAIN, "--model", str(tiny_gpt2), "--cv", "0", *FAST])
@@ -344,17 +396,18 @@ def test_quiet_and_verbose(tty, flag, shown, small_csv, tiny_gpt2, monkeypatch, 
     [
         (["--cv", "1"], "--cv must be 0"),
         (["--output", "x.csv"], "--output needs --predict"),
-        (["--epochs", "many"], "invalid int value"),
+        (["--epochs", "many"], "--epochs: expected a whole number, got 'many'"),
         (["--quiet", "--verbose"], "not allowed with argument"),
         (["--encoding", "klingon"], "unknown encoding 'klingon'"),
         (["--text-column", "x", "--label-column", "x"], "name the same column"),
     ],
 )
-def test_bad_options_exit_with_usage(argv, message, capsys):
+def test_bad_options_exit_with_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and err.startswith("sklearn-gpt2: error:")
 
 
 def test_missing_file(tmp_path, capsys):

@@ -102,3 +102,61 @@ def test_gallery_example_ran_and_shows_its_figures(site, example):
         assert (site / "_images" / image).stat().st_size > 5_000, f"{image} is (nearly) empty"
     assert "Traceback" not in text, f"{page.name} shows a traceback"
     assert "sphx-glr-script-out" in text, f"{page.name} shows no output"
+
+
+# ---------------------------------------------------------------- layout and navigation
+# The order a reader meets the pages in: the site's header follows the toctree of index.md.
+READING_ORDER = [
+    "quickstart", "user_guide", "choosing", "prompting", "auto_examples/index", "api", "cli",
+    "scaling_out", "benchmarks", "architecture",
+]  # fmt: skip
+TOP_LEVEL = [path.stem for path in sorted(DOCS.glob("*.md"))]
+WITH_SECTIONS = ["api", "auto_examples/index", "auto_examples/plot_tutorial",
+                 "generated/sklearn_gpt2.GPT2SequenceClassifier"]  # fmt: skip
+
+
+def test_navigation_is_in_reading_order(site):
+    index = (site / "index.html").read_text(encoding="utf-8")
+    header = index[: index.index('class="bd-main"')]
+    links = re.findall(r'class="nav-link[^"]*" href="([^"#]+)\.html"', header)
+    assert links, "no navigation links in the header"
+    places = [links.index(page) for page in READING_ORDER]
+    assert places == sorted(places), [links[i] for i in sorted(places)]
+
+
+def test_page_titles_are_unique(site):
+    titles = {}
+    for page in [*TOP_LEVEL, "auto_examples/index"]:
+        html = (site / f"{page}.html").read_text(encoding="utf-8")
+        title = re.search(r"<title>(.*?)</title>", html, re.S).group(1).strip()
+        assert title not in titles, f"{page} and {titles[title]} share the title {title!r}"
+        titles[title] = page
+
+
+@pytest.mark.parametrize("page", [page for page in TOP_LEVEL if page not in WITH_SECTIONS])
+def test_top_level_pages_have_no_empty_left_sidebar(site, page):
+    html = (site / f"{page}.html").read_text(encoding="utf-8")
+    # The theme keeps the sidebar only for small screens (its menu) when it has no items.
+    sidebar = re.search(r'<div id="pst-primary-sidebar" class="([^"]*)"', html)
+    assert sidebar and "hide-on-wide" in sidebar.group(1), f"{page} shows a left sidebar"
+
+
+@pytest.mark.parametrize("page", WITH_SECTIONS)
+def test_pages_with_sub_pages_keep_their_navigation(site, page):
+    html = (site / f"{page}.html").read_text(encoding="utf-8")
+    sidebar = re.search(r'<div id="pst-primary-sidebar" class="([^"]*)"', html)
+    assert sidebar and "hide-on-wide" not in sidebar.group(1), page
+    assert "Section Navigation" in html
+
+
+def test_api_titles_are_the_short_names(site):
+    for name in ["GPT2SequenceClassifier", "GPT2PromptClassifier"]:
+        html = (site / "generated" / f"sklearn_gpt2.{name}.html").read_text(encoding="utf-8")
+        assert re.search(rf"<h1>{name}<a", html), f"the {name} page's title is not {name!r}"
+
+
+def test_benchmark_figure_is_embedded_with_its_ratios(site):
+    html = (site / "benchmarks.html").read_text(encoding="utf-8")
+    assert re.search(r'<img[^>]+src="_images/benchmark\.png"', html), "no benchmark figure"
+    assert "2.9x" in html and "Results at a glance" in html
+    assert (site / "_images" / "benchmark.png").stat().st_size > 20_000

@@ -2,7 +2,6 @@
 
 import doctest
 import importlib
-from pathlib import Path
 
 import pytest
 
@@ -93,15 +92,4 @@ def test_docstring_examples_run(module, min_examples):
     assert result.failed == 0
 
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
-
-
-@pytest.mark.parametrize("page", ["quickstart.md"])
-def test_docs_examples_run(page):
-    path = DOCS / page
-    if not path.is_file():
-        pytest.skip(f"{path} is not part of this installation")
-    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-    result = doctest.testfile(str(path), module_relative=False, optionflags=flags)
-    assert result.attempted > 5
-    assert result.failed == 0
+# The documentation pages' examples (doctest sessions and scripts): tests/test_docs_examples.py.
