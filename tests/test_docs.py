@@ -108,7 +108,7 @@ def test_gallery_example_ran_and_shows_its_figures(site, example):
 # The order a reader meets the pages in: the site's header follows the toctree of index.md.
 READING_ORDER = [
     "quickstart", "user_guide", "choosing", "prompting", "auto_examples/index", "api", "cli",
-    "scaling_out", "benchmarks", "architecture",
+    "deploying", "scaling_out", "benchmarks", "architecture",
 ]  # fmt: skip
 TOP_LEVEL = [path.stem for path in sorted(DOCS.glob("*.md"))]
 WITH_SECTIONS = ["api", "auto_examples/index", "auto_examples/plot_tutorial",
