@@ -102,10 +102,11 @@ def test_stop_at_an_epoch_boundary_is_not_an_interruption(tiny_gpt2, data):
 
 def test_non_finite_loss_stops_with_advice(tiny_gpt2, data):
     clf = _clf(tiny_gpt2, callbacks=[PoisonWeights()])
-    with pytest.raises(FloatingPointError, match=r"lower the learning rate \(lr=") as error:
+    with pytest.raises(FloatingPointError, match=r"Lower the learning rate \(lr=") as error:
         clf.fit(*data)
     # The fit already runs in float32: the advice does not suggest it.
-    assert "float32" not in str(error.value)
+    assert "(precision='float32')" in str(error.value)
+    assert "use precision='float32'" not in str(error.value)
     _assert_unfitted(clf, data[0])
 
 

@@ -105,3 +105,15 @@ def test_a_saved_manifest_is_read_and_verified_without_torch():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.split()[0] == "lora"
+
+
+def test_the_architecture_page_names_every_module():
+    page = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = path.relative_to(PACKAGE).with_suffix("").as_posix()
+        if name.endswith("__init__") and name != "__init__":
+            continue  # a folder: its modules are named
+        if f"`{name}`" not in page and name not in ("__init__",):
+            missing.append(name)
+    assert missing == []

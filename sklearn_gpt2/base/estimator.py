@@ -333,18 +333,18 @@ class BaseTextClassifier(  # type: ignore[misc]
         state.pop("_tokenize", None)
 
     def _non_finite_loss_message(self, loss: float) -> str:
-        """What to change when the training loss is NaN or infinite."""
-        advice = [f"lower the learning rate (lr={self.lr})"]
-        if self.runtime_.precision != "float32":
-            advice.append(f"use precision='float32' (now {self.runtime_.precision!r})")
-        if getattr(self, "max_grad_norm", None) is None:
-            advice.append("clip gradients (max_grad_norm=1.0)")
+        """What to change when the training loss is NaN or infinite (float32 named only if new)."""
         history = self._net.history_ if getattr(self, "_net", None) is not None else ()
+        precision = self.runtime_.precision
+        advice = f"Lower the learning rate (lr={self.lr}), e.g. ten times"
+        if precision != "float32":
+            advice += " or use precision='float32'"
         return (
-            f"The training loss became {loss} in epoch {len(history or ())}; {' or '.join(advice)}."
+            f"The training loss became {loss} at epoch {len(history or ()) or 1} "
+            f"(precision={precision!r}). {advice}; if it stays non-finite, check sample_weight "
+            f"and the checkpoint's weights for huge or non-finite values."
         )
 
-    # ------------------------------------------------------------------ training pieces
     def _tokenization_spec(self) -> TokenizationSpec:
         """How this estimator's texts are tokenized (the cache key of their token ids)."""
         return TokenizationSpec(max_length=self.max_length)
