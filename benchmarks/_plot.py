@@ -31,7 +31,7 @@ TITLES = {"sst2": "SST-2", "imdb": "IMDB sample"}
 
 
 def plot(grouped: dict[str, dict[str, Any]], path: Path) -> Path:
-    """Grouped bars with the measured ceiling and the 50% target per workload."""
+    """Grouped bars with the measured ceiling and half of it per workload."""
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     width = 0.8 / len(TOOLS)
     for axis, phase in zip(axes, ("fit", "predict"), strict=True):
@@ -75,7 +75,7 @@ def plot(grouped: dict[str, dict[str, Any]], path: Path) -> Path:
                     (ceiling / 2, ceiling / 2),
                     "k:",
                     lw=1,
-                    label="50% target" if group == 0 else None,
+                    label="half of the measured ceiling" if group == 0 else None,
                 )
         axis.set_xticks(range(len(grouped)))
         axis.set_xticklabels([TITLES.get(name, name) for name in grouped])
@@ -91,7 +91,7 @@ def plot(grouped: dict[str, dict[str, Any]], path: Path) -> Path:
                 labels.append(label)
     figure.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
     shape = next(iter(grouped.values()))["spec"]["shape"]
-    figure.suptitle(f"GPT-2 {shape} on this machine, 1 epoch (higher is better)")
+    figure.suptitle(f"GPT-2 {shape}, 1 epoch, machine as in the results table (higher is better)")
     figure.tight_layout(rect=(0, 0.1, 1, 1))
     figure.savefig(path, dpi=110)
     plt.close(figure)

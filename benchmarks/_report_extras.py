@@ -1,4 +1,4 @@
-"""Report sections of the grid-search, memory (issue 3, items 4-5) and training-mode jobs."""
+"""Report sections of the grid-search, memory, training-mode and zero-shot jobs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def search_section(results: list[dict[str, Any]]) -> list[str]:
         return []
     spec = next(iter(runs.values()))["spec"]
     lines = [
-        "## Grid search: what the per-process caches save (issue 3, item 4)",
+        "## Grid search: what the per-process caches save",
         "",
         f"`GridSearchCV` over lr {spec['lrs']} x max_length {spec['max_lengths']} x "
         f"{spec['folds']} folds (+ refit), n_jobs=1, on {spec['n_texts']} SST-2 sentences, "
@@ -47,7 +47,7 @@ def memory_section(results: list[dict[str, Any]]) -> list[str]:
         return []
     spec = next(iter(runs.values()))["spec"]
     lines = [
-        "## Memory: predicting many long texts (issue 3, item 5)",
+        "## Memory: predicting many long texts",
         "",
         f"{spec['n_texts']:,} texts drawn with replacement from the IMDB sample, max_length "
         f"{spec['max_length']}, batch {spec['batch_size']}, GPT-2 shape `{spec['shape']}` "
@@ -85,7 +85,7 @@ def modes_section(results: list[dict[str, Any]]) -> list[str]:
         return []
     spec = runs[0]["spec"]
     lines = [
-        "## Training modes (issue 10)",
+        "## Training modes",
         "",
         f"GPT-2 shape `{spec['shape']}` (random weights), {spec['epochs']} epochs, "
         f"precision {runs[0]['precision']}; each fit in its own process. Speed-up is "
@@ -136,7 +136,7 @@ def zero_shot_section(results: list[dict[str, Any]]) -> list[str]:
         return []
     spec = runs[0]["spec"]
     lines = [
-        "## Zero-shot with the language-model head (issue 11)",
+        "## Zero-shot with the language-model head",
         "",
         f"GPT-2 shape `{spec['shape']}` (random weights), SST-2 dev texts, prompt "
         f"`{runs[0]['template']!r}`, batch size "
