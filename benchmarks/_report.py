@@ -243,7 +243,7 @@ def tool_sections(results: list[dict[str, Any]]) -> list[str]:
             lines += [f"Not shown (other workload settings): {', '.join(workload['stale'])}.", ""]
     if any("ours" in w["tools"] for w in grouped.values()):
         lines += [
-            "## GPT2SequenceClassifier against the bars: half the measured ceiling, 2x the tutorial loop",
+            "## GPT2SequenceClassifier against the bars: half the ceiling, 2x the tutorial loop",
             "",
             "Ratios are real tokens/s of ours over the anchor's, from wall time; in brackets "
             "from CPU time, which other processes on the machine disturb less. % of ceiling "
