@@ -121,7 +121,7 @@ def predict_with_saved(job: Job, args: argparse.Namespace, show: bool) -> None:
 
 
 def save(clf: Any, job: Job) -> None:
-    """Write the fitted model where ``--save`` and ``--save-dir`` say."""
+    """Write the fitted model where ``--save``, ``--export-onnx`` and ``--save-dir`` say."""
     if job.save is not None:
         from .persistence.atomic_file import atomic_joblib_dump
 
@@ -130,6 +130,17 @@ def save(clf: Any, job: Job) -> None:
             job.save.parent.mkdir(parents=True, exist_ok=True)
             atomic_joblib_dump(clf, job.save)
         print(f"Saved the model to {job.save} (load it with joblib.load, or --load)")
+    if job.export_onnx is not None:
+        from .export.onnx import export_after_fit
+
+        kept = f"An earlier export in {job.export_onnx}, if any, is intact."
+        with step(f"exporting the model as ONNX to {job.export_onnx}", kept):
+            export_after_fit(clf, job.export_onnx, job.quantize)
+        kind = "int8 " if job.quantize else ""
+        print(
+            f"Exported the model as {kind}ONNX to {job.export_onnx} (predict with "
+            f"sklearn_gpt2.onnx.OnnxTextClassifier, or serve it with python -m sklearn_gpt2.serve)"
+        )
     if job.save_dir is not None:
         kept = f"An earlier save in {job.save_dir}, if any, is intact."
         with step(f"saving the model to {job.save_dir}", kept):

@@ -44,6 +44,10 @@ class Job:
     load : pathlib.Path or None
         The saved model to predict with (``--load``); then nothing is trained and ``X`` and
         ``y`` are empty.
+    export_onnx : pathlib.Path or None
+        Where the fitted model is exported as ONNX (``--export-onnx``).
+    quantize : str or None
+        How the export is quantised (``--quantize``).
     """
 
     demo: bool
@@ -54,6 +58,8 @@ class Job:
     output: Path | None
     save_dir: Path | None = None
     load: Path | None = None
+    export_onnx: Path | None = None
+    quantize: str | None = None
 
 
 def _labels(table: Table, column: str) -> list[str]:
@@ -203,6 +209,31 @@ def prepare(args: argparse.Namespace) -> Job:
     output = (args.output or Path("predictions.csv")) if predict is not None else None
     _check_paths(args, save, output)
     _check_save_dir(args.save_dir, args)
+    _check_export_dir(args.export_onnx, args)
     if predict is not None and output is not None:
         check_output_columns(predict, sorted(set(y)), output)
-    return Job(demo, X, y, predict, save, output, save_dir=args.save_dir)
+    return Job(
+        demo, X, y, predict, save, output, save_dir=args.save_dir,
+        export_onnx=args.export_onnx, quantize=args.quantize,
+    )  # fmt: skip
+
+
+def _check_export_dir(directory: Path | None, args: argparse.Namespace) -> None:
+    if directory is None:
+        return
+    if directory.exists() and not directory.is_dir():
+        raise CliError(f"--export-onnx {directory} is a file; give a directory (new or earlier).")
+    if args.model is not None and directory.resolve() == Path(args.model).resolve():
+        raise CliError(
+            f"--export-onnx {directory} is the --model checkpoint; exporting there would "
+            f"replace its files. Give another directory."
+        )
+    try:
+        import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise CliError(
+            '--export-onnx needs the onnx extra: pip install "sklearn-gpt2[onnx]".'
+        ) from None
+    check_writable_file(directory / "sklearn_gpt2_onnx.json" if directory.is_dir() else directory,
+                        "--export-onnx")  # fmt: skip

@@ -31,7 +31,7 @@ TRAINING_OPTIONS = {
     "lora_rank": "--lora-rank", "class_weight": "--class-weight",
     "validation_fraction": "--validation-fraction", "precision": "--precision",
     "device": "--device", "random_state": "--random-state", "save": "--save",
-    "save_dir": "--save-dir",
+    "save_dir": "--save-dir", "export_onnx": "--export-onnx", "quantize": "--quantize",
 }  # fmt: skip
 
 
@@ -98,6 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="save the fitted model as a directory (save_pretrained: no pickle, checksummed)",
+    )
+    data.add_argument(
+        "--export-onnx",
+        type=Path,
+        metavar="DIR",
+        help="after fitting, export the model as ONNX (with tokenizer.json and a checked "
+        "manifest) for sklearn_gpt2.onnx.OnnxTextClassifier, which predicts without torch",
+    )
+    data.add_argument(
+        "--quantize",
+        choices=["int8"],
+        help="with --export-onnx: quantise the linear layers to int8 (onnxruntime's "
+        "dynamic quantisation; smaller and faster on a CPU)",
     )
     data.add_argument(
         "--load",
@@ -173,6 +186,8 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
             )
         if args.predict is None:
             parser.error(f"--load needs --predict CSV (the texts to classify with {args.load})")
+    if args.quantize is not None and args.export_onnx is None:
+        parser.error("--quantize sets how --export-onnx writes the model; add --export-onnx DIR")
     if args.lora_rank is not None and args.tuning != "lora":
         parser.error("--lora-rank sets the adapters of --tuning lora; add --tuning lora")
     try:

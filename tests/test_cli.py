@@ -109,6 +109,22 @@ def test_train_cross_validate_save_and_predict(tmp_path, train_csv, tiny_gpt2, c
     assert sorted(p.name for p in model.parent.iterdir() if p.name.startswith(".")) == []
 
 
+def test_export_onnx_after_fitting(tmp_path, train_csv, tiny_gpt2, capsys):
+    pytest.importorskip("onnxruntime")
+    from sklearn_gpt2.onnx import OnnxTextClassifier
+
+    model, exported = tmp_path / "model.joblib", tmp_path / "onnx"
+    argv = ["--train", str(train_csv), *TRAIN, "--model", str(tiny_gpt2), "--cv", "0", *FAST]
+    assert main([*argv, "--save", str(model), "--export-onnx", str(exported)]) == 0
+    assert f"Exported the model as ONNX to {exported}" in capsys.readouterr().out
+    texts = ["a wonderful film", "dull and far too long", ""]
+    np.testing.assert_allclose(
+        OnnxTextClassifier(exported).predict_proba(texts),
+        joblib.load(model).predict_proba(texts),
+        atol=1e-4,
+    )
+
+
 def test_training_options_reach_the_estimator(tiny_gpt2):
     argv = ["--tuning", "lora", "--lora-rank", "4", "--class-weight", "balanced"]
     args = build_parser().parse_args([*argv, "--validation-fraction", "0.2"])
@@ -400,6 +416,8 @@ def test_quiet_and_verbose(tty, flag, shown, small_csv, tiny_gpt2, monkeypatch, 
         (["--quiet", "--verbose"], "not allowed with argument"),
         (["--encoding", "klingon"], "unknown encoding 'klingon'"),
         (["--text-column", "x", "--label-column", "x"], "name the same column"),
+        (["--quantize", "int8"], "add --export-onnx DIR"),
+        (["--export-onnx", "d", "--quantize", "int4"], "invalid choice: 'int4'"),
     ],
 )
 def test_bad_options_exit_with_one_line(argv, message, capsys):
