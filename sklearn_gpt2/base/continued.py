@@ -58,6 +58,12 @@ class ContinuedTrainingMixin:
         self : estimator
             The estimator, trained further.
         """
+        with self._lock():
+            return self._partial_fit(X, y, classes, sample_weight, **fit_params)
+
+    def _partial_fit(
+        self, X: Any, y: Any, classes: Any, sample_weight: Any, **fit_params: Any
+    ) -> Any:
         if not self.__sklearn_is_fitted__():
             if classes is not None:
                 missing = sorted(

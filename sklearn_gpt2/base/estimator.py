@@ -20,6 +20,7 @@ by the ``tuning`` parameter; per-text loss weights come from ``sample_weight`` a
 from __future__ import annotations
 
 import os
+import threading
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -46,6 +47,9 @@ from .net import TextNet
 from .persistable import PersistableMixin
 from .prediction import PredictionMixin
 from .weights import text_weights
+
+#: Guards the creation of each estimator's own lock.
+_LOCK_GUARD = threading.Lock()
 
 
 class BaseTextClassifier(  # type: ignore[misc]
@@ -178,10 +182,24 @@ class BaseTextClassifier(  # type: ignore[misc]
         self : estimator
             The fitted estimator.
         """
-        # Forget the previous fit first: a refit that fails, even on bad input, must not
-        # leave the old model predicting under the new parameters.
-        self._forget_fit()
-        return self._fit(X, y, sample_weight, **fit_params)
+        with self._lock():
+            # Forget the previous fit first: a refit that fails, even on bad input, must not
+            # leave the old model predicting under the new parameters.
+            self._forget_fit()
+            return self._fit(X, y, sample_weight, **fit_params)
+
+    def _lock(self) -> threading.RLock:
+        """The estimator's lock: a fit and a prediction from another thread wait for each other.
+
+        Without it, ``predict`` from another thread while ``fit`` runs would see a model in
+        the middle of being built (and switch dropout off in the middle of training). The
+        lock is re-entrant: a callback of the fit may predict. It is never saved or cloned.
+        """
+        lock = self.__dict__.get("_estimator_lock")
+        if lock is None:
+            with _LOCK_GUARD:
+                lock = self.__dict__.setdefault("_estimator_lock", threading.RLock())
+        return lock  # type: ignore[no-any-return]
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X: Any, y: Any, sample_weight: Any, **fit_params: Any) -> BaseTextClassifier:

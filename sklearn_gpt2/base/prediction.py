@@ -67,6 +67,10 @@ class PredictionMixin:
         proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``; rows sum to 1; rows follow the order of ``X``.
         """
+        with self._lock():  # type: ignore[attr-defined]
+            return self._predict_proba(X)
+
+    def _predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
         texts = check_texts(X)
         self._check_max_length(self._context_size())
