@@ -32,7 +32,7 @@ def numbered_text(n_words: int) -> str:
 # ---------------------------------------------------------------- the token side
 @pytest.mark.parametrize("template", [None, "review: {text} it was"])
 def test_a_text_that_fits_gets_the_same_ids_in_every_mode(tokenizer, demo_data, template):
-    texts = demo_data[0][:10] + [""]
+    texts = [*demo_data[0][:10], ""]
     head = tokenize(tokenizer, texts, TokenizationSpec(64, template=template))
     for mode in MODES:
         other = tokenize(tokenizer, texts, TokenizationSpec(64, template=template, truncation=mode))
@@ -272,6 +272,7 @@ def test_window_settings_survive_saving(make_classifier, tiny_gpt2, demo_data, t
     np.testing.assert_allclose(loaded.predict_proba([text]), clf.predict_proba([text]), atol=1e-7)
 
 
+@pytest.mark.slow
 def test_only_windows_see_a_cue_in_the_middle(make_classifier, tiny_gpt2, demo_data):
     texts, labels = demo_data
     filler = " ".join(["the story and the cast and the music"] * 6)
