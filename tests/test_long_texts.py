@@ -282,3 +282,13 @@ def test_only_windows_see_a_cue_in_the_middle(make_classifier, tiny_gpt2, demo_d
         assert clf.score(middle, labels) == 0.5  # every row it reads is the same filler
     clf = make_classifier(tiny_gpt2, max_length=16, truncation="window", max_epochs=8)
     assert clf.fit(middle, labels).score(middle, labels) > 0.9
+
+
+def test_the_long_texts_page_runs():
+    import doctest
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "long_texts.md"
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    result = doctest.testfile(str(page), module_relative=False, optionflags=flags)
+    assert result.attempted >= 5 and result.failed == 0
