@@ -6,6 +6,7 @@ from ._accuracy import AccuracyJob, AccuracyModesJob
 from ._gpu import GpuJob
 from ._harness import Job
 from ._job_compare import CompareJob
+from ._job_long_texts import LongTextsJob
 from ._job_memory import MemoryJob
 from ._job_modes import ModesJob
 from ._job_search import SearchJob
@@ -24,6 +25,7 @@ JOBS: dict[str, Job] = {
         ZeroShotJob(),
         AccuracyJob(),
         AccuracyModesJob(),
+        LongTextsJob(),
         GpuJob(),
     )
 }

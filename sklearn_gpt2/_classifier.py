@@ -44,8 +44,19 @@ class GPT2SequenceClassifier(BaseTextClassifier):
         Hugging Face hub name or local directory with the model and tokenizer files. It is read
         from disk once per process, however many fits use it.
     max_length : int, default=128
-        Texts are truncated to this many tokens (keeping their beginning). Must not exceed the
-        model's context (1024 for GPT-2).
+        Most tokens the model reads at once (special tokens included); what of a longer text
+        is kept is ``truncation``'s choice. Must not exceed the model's context (1024 for
+        GPT-2).
+    truncation : {"head", "tail", "head+tail", "window"}, default="head"
+        What of a text longer than ``max_length`` tokens is kept. ``"head"``: its beginning.
+        ``"tail"``: its end. ``"head+tail"``: its first quarter and last three quarters (the
+        128 + 382 of 510 tokens found best for BERT on IMDB, scaled). ``"window"``: all of it,
+        as windows of ``max_length`` tokens, ``window_stride`` apart; every window trains with
+        its text's label and weight, and a text's probabilities are the renormalized geometric
+        mean of its windows'. A text that fits is never cut. See "Long texts" in the docs.
+    window_stride : int or None, default=None
+        Tokens between the starts of two windows (``truncation="window"`` only); None is half
+        a window.
     lr : float, default=2e-5
         Peak learning rate of AdamW.
     batch_size : int, default=32
@@ -135,6 +146,8 @@ class GPT2SequenceClassifier(BaseTextClassifier):
         model_name_or_path: str = "gpt2",
         *,
         max_length: int = 128,
+        truncation: str = "head",
+        window_stride: int | None = None,
         lr: float = 2e-5,
         batch_size: int = 32,
         max_epochs: int = 3,
@@ -153,6 +166,8 @@ class GPT2SequenceClassifier(BaseTextClassifier):
     ) -> None:
         self.model_name_or_path = model_name_or_path
         self.max_length = max_length
+        self.truncation = truncation
+        self.window_stride = window_stride
         self.lr = lr
         self.batch_size = batch_size
         self.max_epochs = max_epochs

@@ -77,6 +77,15 @@ class GPT2PromptClassifier(BaseTextClassifier):
         training data and shown before each text with their label words.
     max_length : int, default=128
         Most tokens of a prompt (examples included); only the text is truncated.
+    truncation : {"head", "tail", "head+tail", "window"}, default="head"
+        What of a text too long for its prompt is kept: its beginning, its end, its first
+        quarter and last three quarters, or all of it as overlapping windows, each put in the
+        prompt on its own; a text's probabilities are then the renormalized geometric mean of
+        its windows'. The template, the examples and the label words are never cut. See
+        "Long texts" in the docs.
+    window_stride : int or None, default=None
+        Tokens between the starts of two windows (``truncation="window"`` only); None is half
+        a window.
     max_epochs : int, default=0
         Epochs of fine-tuning on the label tokens; 0 leaves the weights as they are.
     lr : float, default=2e-5
@@ -144,6 +153,8 @@ class GPT2PromptClassifier(BaseTextClassifier):
         label_words: dict[Any, str] | None = None,
         n_shots: int = 0,
         max_length: int = 128,
+        truncation: str = "head",
+        window_stride: int | None = None,
         max_epochs: int = 0,
         lr: float = 2e-5,
         batch_size: int = 32,
@@ -161,6 +172,8 @@ class GPT2PromptClassifier(BaseTextClassifier):
         self.label_words = label_words
         self.n_shots = n_shots
         self.max_length = max_length
+        self.truncation = truncation
+        self.window_stride = window_stride
         self.max_epochs = max_epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -291,7 +304,9 @@ class GPT2PromptClassifier(BaseTextClassifier):
 
     def _tokenization_spec(self) -> TokenizationSpec:
         """The prompt (examples and template) around each text, within ``max_length``."""
-        return TokenizationSpec(self.max_length, template=self.prompt_template_)
+        return TokenizationSpec(
+            self.max_length, template=self.prompt_template_, **self._truncation_params()
+        )
 
     # ------------------------------------------------------------------ module and targets
     def _new_module(self) -> torch.nn.Module:

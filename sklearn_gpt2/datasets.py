@@ -14,10 +14,13 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "NEGATIVE_CUES",
     "POSITIVE_CUES",
+    "TINY_DECODER_TYPES",
+    "build_tiny_decoder",
     "build_tiny_gpt2",
     "load_demo",
     "make_demo_checkpoint",
@@ -212,3 +215,161 @@ def make_demo_checkpoint(directory: str | os.PathLike[str] | None = None) -> Pat
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return shared
+
+
+#: The tokenizer habits of each decoder family :func:`build_tiny_decoder` builds, as its hub
+#: checkpoints have them: the special tokens (in id order), which are BOS, EOS and pad (None:
+#: the tokenizer has none), and whether a BOS token is put before every text.
+_DECODER_HABITS: dict[str, dict[str, Any]] = {
+    # GPT-Neo: GPT-2's tokenizer (no pad token, nothing added).
+    "gpt_neo": {"specials": [EOS], "bos": EOS, "eos": EOS, "pad": None, "add_bos": False},
+    # Pythia (GPT-NeoX): a padding token in the vocabulary but none set; nothing added.
+    "gpt_neox": {
+        "specials": [EOS, "<|padding|>"], "bos": EOS, "eos": EOS, "pad": None, "add_bos": False,
+    },
+    # OPT: "</s>" is both BOS and EOS and is put before every text; "<pad>" pads.
+    "opt": {
+        "specials": ["<s>", "<pad>", "</s>", "<unk>"], "bos": "</s>", "eos": "</s>",
+        "pad": "<pad>", "add_bos": True,
+    },
+    # Llama (2): "<s>" before every text, no pad token.
+    "llama": {
+        "specials": ["<unk>", "<s>", "</s>"], "bos": "<s>", "eos": "</s>", "pad": None,
+        "add_bos": True,
+    },
+    # Qwen2: no BOS; "<|endoftext|>" is both EOS and pad.
+    "qwen2": {
+        "specials": [EOS, "<|im_start|>", "<|im_end|>"], "bos": None, "eos": EOS, "pad": EOS,
+        "add_bos": False,
+    },
+}  # fmt: skip
+
+#: Model types :func:`build_tiny_decoder` builds.
+TINY_DECODER_TYPES = ("gpt2", *_DECODER_HABITS)
+
+
+def _decoder_config(  # type: ignore[no-untyped-def]
+    model_type: str, hidden: int, n_layer: int, n_positions: int, **token_ids: Any
+):
+    from transformers import AutoConfig
+
+    sizes: dict[str, dict[str, Any]] = {
+        # Local attention over 8 tokens in the second layer, so tests cross its window.
+        "gpt_neo": dict(
+            hidden_size=hidden, num_layers=n_layer, num_heads=2, window_size=8,
+            attention_types=[[["global", "local"], n_layer // 2]], intermediate_size=2 * hidden,
+            max_position_embeddings=n_positions,
+        ),
+        "gpt_neox": dict(
+            hidden_size=hidden, num_hidden_layers=n_layer, num_attention_heads=2,
+            intermediate_size=2 * hidden, max_position_embeddings=n_positions, rotary_pct=0.5,
+        ),
+        "opt": dict(
+            hidden_size=hidden, num_hidden_layers=n_layer, num_attention_heads=2,
+            ffn_dim=2 * hidden, max_position_embeddings=n_positions, word_embed_proj_dim=hidden,
+        ),
+        "llama": dict(
+            hidden_size=hidden, num_hidden_layers=n_layer, num_attention_heads=4,
+            num_key_value_heads=2, intermediate_size=2 * hidden,
+            max_position_embeddings=n_positions,
+        ),
+        "qwen2": dict(
+            hidden_size=hidden, num_hidden_layers=n_layer, num_attention_heads=4,
+            num_key_value_heads=2, intermediate_size=2 * hidden,
+            max_position_embeddings=n_positions, use_sliding_window=False,
+        ),
+    }  # fmt: skip
+    return AutoConfig.for_model(model_type, **sizes[model_type], **token_ids)
+
+
+def build_tiny_decoder(
+    directory: str | os.PathLike[str],
+    model_type: str,
+    corpus: Iterable[str] | None = None,
+    *,
+    vocab_size: int = 400,
+    n_layer: int = 2,
+    hidden_size: int = 32,
+    n_positions: int = 256,
+    seed: int = 0,
+) -> Path:
+    """Write a tiny, randomly initialised decoder of one family to ``directory``.
+
+    The tokenizer is a byte-level BPE trained on ``corpus``, saved as a transformers fast
+    tokenizer with the habits of the family's hub checkpoints: GPT-Neo and GPT-NeoX (Pythia)
+    have no pad token and add nothing; OPT puts ``</s>`` before every text and pads with
+    ``<pad>``; Llama puts ``<s>`` before every text and has no pad token; Qwen2 adds nothing
+    and pads with its EOS. The model is saved with its causal language-model head, as the hub
+    checkpoints are, so both estimators load it through ``from_pretrained``.
+
+    Parameters
+    ----------
+    directory : str or path-like
+        Where to write ``config.json``, the weights and the tokenizer files.
+    model_type : {"gpt2", "gpt_neo", "gpt_neox", "opt", "llama", "qwen2"}
+        The family (transformers' ``config.model_type``); ``"gpt2"`` is
+        :func:`build_tiny_gpt2`.
+    corpus : iterable of str, default=None
+        Texts to train the tokenizer on; the demo texts by default.
+    vocab_size : int, default=400
+        Size of the BPE vocabulary (at least 256 plus the special tokens).
+    n_layer, hidden_size, n_positions : int
+        Shape of the model.
+    seed : int, default=0
+        Seed of the random weights.
+
+    Returns
+    -------
+    directory : pathlib.Path
+        The directory, ready for ``GPT2SequenceClassifier(directory)``.
+    """
+    if model_type == "gpt2":
+        return build_tiny_gpt2(
+            directory, corpus, vocab_size=vocab_size, n_layer=n_layer, n_embd=hidden_size,
+            n_positions=n_positions, seed=seed,
+        )  # fmt: skip
+    if model_type not in _DECODER_HABITS:
+        raise ValueError(f"model_type must be one of {TINY_DECODER_TYPES}; got {model_type!r}.")
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    habits = _DECODER_HABITS[model_type]
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    texts = list(corpus) if corpus is not None else load_demo()[0]
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=1,
+        special_tokens=habits["specials"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(texts, trainer)
+    if habits["add_bos"]:
+        bos, bos_id = habits["bos"], bpe.token_to_id(habits["bos"])
+        bpe.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, bos_id)]
+        )
+    else:
+        bpe.post_processor = processors.ByteLevel(trim_offsets=False)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        bos_token=habits["bos"],
+        eos_token=habits["eos"],
+        pad_token=habits["pad"],
+        unk_token="<unk>" if "<unk>" in habits["specials"] else None,
+        model_max_length=n_positions,
+    )
+    tokenizer.save_pretrained(directory)
+    config = _decoder_config(
+        model_type, hidden_size, n_layer, n_positions,
+        vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    AutoModelForCausalLM.from_config(config).save_pretrained(directory)
+    return directory

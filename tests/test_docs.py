@@ -107,7 +107,8 @@ def test_gallery_example_ran_and_shows_its_figures(site, example):
 # ---------------------------------------------------------------- layout and navigation
 # The order a reader meets the pages in: the site's header follows the toctree of index.md.
 READING_ORDER = [
-    "quickstart", "user_guide", "choosing", "prompting", "auto_examples/index", "api", "cli",
+    "quickstart", "user_guide", "choosing", "prompting", "long_texts", "auto_examples/index",
+    "api", "cli",
     "deploying", "scaling_out", "benchmarks", "architecture",
 ]  # fmt: skip
 TOP_LEVEL = [path.stem for path in sorted(DOCS.glob("*.md"))]

@@ -34,7 +34,8 @@ from sklearn.utils.validation import check_is_fitted
 from ..models.checkpoint import Checkpoint, load_checkpoint
 from ..runtime import PRECISIONS, Runtime
 from ..text.rows import Rows
-from ..text.spec import TokenizationSpec
+from ..text.spec import TRUNCATIONS, TokenizationSpec
+from ..text.truncation import text_rows
 from ..text.validation import check_labels, check_texts
 from ..training import tuning_mode
 from ..training.dataset import TextDataset
@@ -76,6 +77,8 @@ class BaseTextClassifier(  # type: ignore[misc]
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "model_name_or_path": [str, os.PathLike],
         "max_length": [Interval(Integral, 1, None, closed="left")],
+        "truncation": [StrOptions(set(TRUNCATIONS))],
+        "window_stride": [Interval(Integral, 1, None, closed="left"), None],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -365,11 +368,18 @@ class BaseTextClassifier(  # type: ignore[misc]
 
     def _tokenization_spec(self) -> TokenizationSpec:
         """How this estimator's texts are tokenized (the cache key of their token ids)."""
-        return TokenizationSpec(max_length=self.max_length)
+        return TokenizationSpec(self.max_length, **self._truncation_params())
+
+    def _truncation_params(self) -> dict[str, Any]:
+        """The ``truncation`` and ``window_stride`` parameters, as the spec takes them."""
+        return {
+            "truncation": getattr(self, "truncation", "head"),
+            "window_stride": getattr(self, "window_stride", None),
+        }
 
     def _rows(self, texts: list[str]) -> Rows:
-        """The texts' rows: token ids with their text's index (one row per text today)."""
-        return Rows.one_per_text(self._tokenize(texts, self._tokenization_spec()))
+        """The texts' rows: token ids with their text's index (several per text for windows)."""
+        return text_rows(self._tokenize(texts, self._tokenization_spec()))
 
     def _make_dataset(self, rows: Rows, y: Any) -> TextDataset:
         """Rows for training or prediction: by default, one class index per row."""

@@ -44,6 +44,12 @@ class ModelFamily:
         Whether a label word follows its prompt after a space. Byte-level BPE (GPT-2) puts the
         space inside the word's token (``" positive"``); SentencePiece marks it the same way
         in context. Label words are always tokenized in context (prompt, then the word).
+    positions : str
+        How the family encodes positions, for the docs: ``"learned"`` (absolute embeddings),
+        ``"learned, offset 2"`` (OPT, which adds 2 to the position ids it is given) or
+        ``"rotary"``. Each is fed position ids counted over real tokens, which makes a text's
+        positions the same alone and in a padded batch (rotary ones are relative, but the
+        explicit ids keep the rotation angles, hence the float rounding, identical too).
     """
 
     name: str
@@ -53,6 +59,7 @@ class ModelFamily:
     lora_fan_in_fan_out: bool = False
     load_dtype: torch.dtype = torch.float32
     space_before_label_word: bool = True
+    positions: str = "learned"
 
 
 GPT2 = ModelFamily(
@@ -67,8 +74,43 @@ ENCODER = ModelFamily(
     "encoder", frozenset(), decoder=False, lora_targets=("query", "key", "value", "dense")
 )
 
+GPT_NEO = ModelFamily(
+    "GPT-Neo",
+    frozenset({"gpt_neo"}),
+    decoder=True,
+    lora_targets=("q_proj", "k_proj", "v_proj", "out_proj", "c_fc", "c_proj"),
+)
+GPT_NEOX = ModelFamily(
+    "GPT-NeoX (Pythia)",
+    frozenset({"gpt_neox"}),
+    decoder=True,
+    lora_targets=("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"),
+    positions="rotary",
+)
+OPT = ModelFamily(
+    "OPT",
+    frozenset({"opt"}),
+    decoder=True,
+    lora_targets=("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"),
+    positions="learned, offset 2",
+)
+#: Llama and the families that share its layer names.
+LLAMA = ModelFamily(
+    "Llama",
+    frozenset({"llama"}),
+    decoder=True,
+    lora_targets=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    positions="rotary",
+)
+QWEN2 = ModelFamily(
+    "Qwen2",
+    frozenset({"qwen2"}),
+    decoder=True,
+    lora_targets=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    positions="rotary",
+)
 #: Every family with a verified entry; any other model type is an :data:`ENCODER`.
-FAMILIES: tuple[ModelFamily, ...] = (GPT2,)
+FAMILIES: tuple[ModelFamily, ...] = (GPT2, GPT_NEO, GPT_NEOX, OPT, LLAMA, QWEN2)
 
 #: Names transformers gives the classification head of a sequence classifier (GPT-2's
 #: ``score``; BERT's, RoBERTa's and most encoders' ``classifier``).

@@ -1,25 +1,35 @@
 """Tokenize texts once per spec, without padding, into small integer arrays; cache them.
 
-Texts are kept as one ``int32`` array each, never as one padded matrix of the whole input: a
-batch is padded only to its own longest text, when it is collated. The cache is keyed by the
+Texts are kept as one ``int32`` array each (2-D, one row per window, for
+``truncation="window"``), never as one padded matrix of the whole input: a batch is padded
+only to its own longest row, when it is collated. The cache is keyed by the
 :class:`TokenizationSpec` and the text, so a grid search over ``max_length`` tokenizes each
 text once per value, and two estimators on one checkpoint share what they both need.
+
+A text too long for ``max_length`` is cut as :mod:`.truncation` says. A very long text (more
+than :data:`PIECE_CHARS` characters) is tokenized in pieces cut at a space, only as many
+pieces from each end as the truncation reads, so a text of a million characters never holds
+the tokenizer's whole encoding (about 170 MB for GPT-2's) in memory.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
+from .pieces import PIECE_CHARS, encode_ends
 from .spec import TokenizationSpec
+from .truncation import as_window_rows, cut, head_tail_counts
 
 #: Upper bound on the tokens kept per checkpoint cache; old entries are evicted first.
 MAX_CACHED_TOKENS = 20_000_000
 _TOKENIZE_CHUNK = 1024
+#: Characters of texts tokenized in one call (besides at most ``_TOKENIZE_CHUNK`` texts).
+_CHUNK_CHARS = 2_000_000
 _TRUNCATION_LOCK = threading.Lock()
 
 #: What a cache is keyed by: how the text was processed (e.g. a TokenizationSpec), and the text.
@@ -66,10 +76,10 @@ class TokenCache:
             if key in self._entries:
                 return
             self._entries[key] = ids
-            self._n_tokens += len(ids)
+            self._n_tokens += ids.size
             while self._n_tokens > self.max_tokens and self._entries:
                 _, old = self._entries.popitem(last=False)
-                self._n_tokens -= len(old)
+                self._n_tokens -= old.size
 
 
 def _encodable(text: str) -> str:
@@ -84,19 +94,6 @@ def _encodable(text: str) -> str:
 
 def _fallback_id(tokenizer: Any) -> int:
     return tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
-
-
-def _encode_plain(tokenizer: Any, texts: list[str], spec: TokenizationSpec) -> list[list[int]]:
-    # The tokenizer truncates (special tokens kept); its truncation side is per object, so a
-    # lock keeps two threads from seeing each other's setting.
-    with _TRUNCATION_LOCK:
-        side = getattr(tokenizer, "truncation_side", "right")
-        tokenizer.truncation_side = spec.truncation_side
-        try:
-            batch = tokenizer(texts, truncation=True, max_length=spec.max_length, padding=False)
-        finally:
-            tokenizer.truncation_side = side
-    return list(batch["input_ids"])
 
 
 def leading_special_tokens(tokenizer: Any) -> list[int]:
@@ -124,37 +121,149 @@ def tokens_in_context(tokenizer: Any, context: str, word: str) -> list[int]:
     return list(tokenizer(word, add_special_tokens=False)["input_ids"])
 
 
-def _encode_templated(tokenizer: Any, texts: list[str], spec: TokenizationSpec) -> list[list[int]]:
-    # The prompt is encoded whole (BPE merges across the template's boundaries as it would in
-    # any other use of the model); only a prompt that is too long is cut, inside the text. The
-    # tokens the tokenizer puts before every text (a BOS) are kept and count towards the limit.
-    prefix, suffix = spec.template_parts
-    specials = leading_special_tokens(tokenizer)
-    whole = tokenizer([prefix + text + suffix for text in texts], add_special_tokens=False)
-    encoded: list[list[int]] = []
-    for text, ids in zip(texts, whole["input_ids"], strict=True):
-        if len(specials) + len(ids) <= spec.max_length:
-            encoded.append(specials + list(ids))
-            continue
-        head, body, tail = tokenizer([prefix, text, suffix], add_special_tokens=False)["input_ids"]
-        head = specials + list(head)
-        room = spec.max_length - len(head) - len(tail)
-        if room < 1:
+def special_frame(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """The ids a tokenizer puts before and after every text it encodes with special tokens.
+
+    GPT-2 puts none, Llama and OPT a BOS before, BERT ``[CLS]`` before and ``[SEP]`` after.
+    """
+    with_specials = list(tokenizer("a", add_special_tokens=True)["input_ids"])
+    plain = list(tokenizer("a", add_special_tokens=False)["input_ids"])
+    for start in range(len(with_specials) - len(plain) + 1):
+        if with_specials[start : start + len(plain)] == plain:
+            return with_specials[:start], with_specials[start + len(plain) :]
+    return [], []
+
+
+def _batches(texts: Sequence[str]) -> Iterator[list[int]]:
+    """Positions of ``texts`` in groups of at most ``_TOKENIZE_CHUNK`` texts and ~2M chars."""
+    group: list[int] = []
+    chars = 0
+    for i, text in enumerate(texts):
+        if group and (len(group) == _TOKENIZE_CHUNK or chars + len(text) > _CHUNK_CHARS):
+            yield group
+            group, chars = [], 0
+        group.append(i)
+        chars += len(text)
+    if group:
+        yield group
+
+
+def _ids(values: Any) -> np.ndarray:
+    return np.asarray(values, dtype=np.int32)
+
+
+def _ends_needed(spec: TokenizationSpec, room: int) -> tuple[int | None, int]:
+    """Tokens to read from the start and the end of a long text's body (None: all of it)."""
+    if spec.truncation == "head":
+        return room + 1, 0
+    if spec.truncation == "tail":
+        return 0, room + 1
+    if spec.truncation == "head+tail":
+        head, tail = head_tail_counts(room)
+        return head + 1, tail
+    return None, 0
+
+
+class _Frame:
+    """What every row of a spec holds around the text: ``lead + body + trail``, and its room."""
+
+    def __init__(self, tokenizer: Any, spec: TokenizationSpec) -> None:
+        prefix, suffix = spec.template_parts
+        self.specials = _ids(leading_special_tokens(tokenizer))
+        if spec.template is None:
+            # The tokenizer adds its special tokens itself; they frame every row.
+            lead, trail = special_frame(tokenizer)
+            self.lead, self.trail = _ids(lead), _ids(trail)
+        else:
+            self.lead = np.concatenate([self.specials, _ids(_plain(tokenizer, [prefix])[0])])
+            self.trail = _ids(_plain(tokenizer, [suffix])[0])
+        self.room = spec.max_length - len(self.lead) - len(self.trail)
+        self.spec = spec
+
+    def cut(self, body: np.ndarray) -> np.ndarray:
+        if self.room < 1:
+            what = (
+                "special tokens"
+                if self.spec.template is None
+                else f"template {self.spec.template!r}"
+            )
             raise ValueError(
-                f"The template {spec.template!r} alone takes {len(head) + len(tail)} tokens, "
-                f"leaving no room for the text within max_length={spec.max_length}. Use a "
+                f"The {what} alone take {len(self.lead) + len(self.trail)} tokens, "
+                f"leaving no room for the text within max_length={self.spec.max_length}. Use a "
                 f"larger max_length or a shorter template."
             )
-        body = body[:room] if spec.truncation_side == "right" else body[-room:]
-        encoded.append(list(head) + list(body) + list(tail))
-    return encoded
+        return cut(self.lead, body, self.trail, self.room, self.spec)
+
+
+def _plain(tokenizer: Any, texts: list[str], specials: bool = False) -> list[list[int]]:
+    if not texts:
+        return []
+    batch = tokenizer(texts, add_special_tokens=specials, padding=False, verbose=False)
+    return list(batch["input_ids"])
+
+
+def _truncated_by_tokenizer(
+    tokenizer: Any, texts: list[str], spec: TokenizationSpec
+) -> list[list[int]]:
+    # The tokenizer truncates (special tokens kept); its truncation side is per object, so a
+    # lock keeps two threads from seeing each other's setting.
+    with _TRUNCATION_LOCK:
+        side = getattr(tokenizer, "truncation_side", "right")
+        tokenizer.truncation_side = spec.truncation_side
+        try:
+            batch = tokenizer(texts, truncation=True, max_length=spec.max_length, padding=False)
+        finally:
+            tokenizer.truncation_side = side
+    return list(batch["input_ids"])
+
+
+def _whole(tokenizer: Any, texts: list[str], frame: _Frame) -> list[np.ndarray | None]:
+    """Each text's row if it fits in ``max_length`` (exactly as the package always made it)."""
+    spec = frame.spec
+    if not texts:
+        return []
+    if spec.template is None:
+        if spec.truncation in ("head", "tail"):
+            # A text that does not fit is cut by the tokenizer itself, as it always was.
+            return [_ids(ids) for ids in _truncated_by_tokenizer(tokenizer, texts, spec)]
+        encoded = [_ids(ids) for ids in _plain(tokenizer, texts, specials=True)]
+    else:
+        # The prompt is encoded whole (BPE merges across the template's boundaries as in any
+        # other use of the model), after the tokens the tokenizer puts before every text.
+        prefix, suffix = spec.template_parts
+        whole = _plain(tokenizer, [prefix + text + suffix for text in texts])
+        encoded = [np.concatenate([frame.specials, _ids(ids)]) for ids in whole]
+    return [ids if len(ids) <= spec.max_length else None for ids in encoded]
+
+
+def _encode(tokenizer: Any, texts: list[str], spec: TokenizationSpec) -> list[np.ndarray]:
+    frame = _Frame(tokenizer, spec)
+    rows: list[np.ndarray | None] = [None] * len(texts)
+    short = [i for i, text in enumerate(texts) if len(text) <= PIECE_CHARS]
+    for i, ids in zip(short, _whole(tokenizer, [texts[i] for i in short], frame), strict=True):
+        rows[i] = ids
+    # Short texts that do not fit: their own tokens, cut.
+    cut_short = [i for i in short if rows[i] is None]
+    for i, body in zip(cut_short, _plain(tokenizer, [texts[i] for i in cut_short]), strict=True):
+        rows[i] = frame.cut(_ids(body))
+    for i, text in enumerate(texts):
+        if len(text) <= PIECE_CHARS:
+            continue
+        body, complete = encode_ends(tokenizer, text, *_ends_needed(spec, frame.room))
+        if complete and len(frame.lead) + len(body) + len(frame.trail) <= spec.max_length:
+            rows[i] = _whole(tokenizer, [text], frame)[0]
+        rows[i] = frame.cut(body) if rows[i] is None else rows[i]
+    return [as_window_rows(ids, spec) for ids in rows]  # type: ignore[arg-type]
 
 
 def tokenize(tokenizer: Any, texts: Sequence[str], spec: TokenizationSpec) -> list[np.ndarray]:
     """Tokenize ``texts`` as ``spec`` says, without padding.
 
-    A text with no tokens (the empty string, for a tokenizer that adds no special tokens)
-    becomes a single EOS token, so every text has a real token to be classified from.
+    A text that fits in ``max_length`` gives the same ids whatever ``spec.truncation`` says;
+    one that does not is cut as :mod:`sklearn_gpt2.text.truncation` describes, inside the text
+    (the template and the tokenizer's special tokens are kept). A text with no tokens (the
+    empty string, for a tokenizer that adds no special tokens) becomes a single EOS token, so
+    every text has a real token to be classified from.
 
     Parameters
     ----------
@@ -163,19 +272,19 @@ def tokenize(tokenizer: Any, texts: Sequence[str], spec: TokenizationSpec) -> li
     texts : sequence of str
         Texts to encode.
     spec : TokenizationSpec
-        Maximum length, truncation side and template.
+        Maximum length, truncation and template.
 
     Returns
     -------
     token_ids : list of ndarray of int32
+        One 1-D array per text; for ``truncation="window"`` one 2-D array per text, with a
+        row per window (see :func:`sklearn_gpt2.text.truncation.text_rows`).
     """
-    encode = _encode_plain if spec.template is None else _encode_templated
-    fallback = _fallback_id(tokenizer)
+    fallback = as_window_rows(_ids([_fallback_id(tokenizer)]), spec)
     encoded: list[np.ndarray] = []
-    for start in range(0, len(texts), _TOKENIZE_CHUNK):
-        chunk = [_encodable(text) for text in texts[start : start + _TOKENIZE_CHUNK]]
-        for ids in encode(tokenizer, chunk, spec):
-            encoded.append(np.asarray(ids if ids else [fallback], dtype=np.int32))
+    for group in _batches(texts):
+        chunk = [_encodable(texts[i]) for i in group]
+        encoded.extend(ids if ids.size else fallback for ids in _encode(tokenizer, chunk, spec))
     return encoded
 
 
