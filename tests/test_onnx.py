@@ -379,3 +379,20 @@ def test_import_and_predict_without_torch(exported, demo_data):
     assert result.returncode == 0, result.stderr
     labels = json.loads(result.stdout.strip().replace("'", '"'))
     assert len(labels) == 3 and set(labels) <= set(map(str, exported[0].classes_))
+
+
+@pytest.mark.parametrize("truncation", ["tail", "head+tail", "window"])
+def test_every_truncation_exports_with_the_estimators_rows(
+    truncation, tiny_gpt2, demo_data, make_classifier, tmp_path
+):
+    clf = make_classifier(tiny_gpt2, truncation=truncation, max_length=12, window_stride=5)
+    clf.fit(*demo_data)
+    directory = clf.export_onnx(tmp_path / truncation)
+    long_texts = [" ".join(demo_data[0][i : i + 4]) for i in range(0, 24, 3)]
+    texts = [*long_texts, *hostile_texts(demo_data[0])]
+    onnx_clf = OnnxTextClassifier(directory, batch_size=4)
+    expected = clf.predict_proba(texts)
+    np.testing.assert_allclose(onnx_clf.predict_proba(texts), expected, atol=TOLERANCE, rtol=0)
+    manifest = json.loads((directory / MANIFEST_FILE).read_text())
+    assert manifest["truncation"] == truncation
+    assert np.ptp(expected[: len(long_texts), 0]) > 1e-4  # the long texts are told apart

@@ -162,6 +162,8 @@ def _manifest_fields(
         "classes": encode_classes(estimator.classes_),
         "max_length": spec.max_length,
         "truncation_side": spec.truncation_side,
+        "truncation": spec.truncation,
+        "window_stride": spec.window_stride,
         "padding_side": "left" if module.pads_left else "right",
         "pad_token_id": int(tokenizer.pad_token_id),
         "eos_token_id": None if tokenizer.eos_token_id is None else int(tokenizer.eos_token_id),

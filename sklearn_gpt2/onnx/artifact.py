@@ -154,9 +154,17 @@ def read_export(directory: str | Path) -> ExportedModel:
     if padding_side not in ("left", "right"):
         raise ValueError(f"{where} is corrupt: padding_side must be 'left' or 'right'.")
     try:
+        stride = manifest.get("window_stride")
         spec = TokenizationSpec(
             max_length=_field(manifest, "max_length", int, where),
-            truncation_side=_field(manifest, "truncation_side", str, where),
+            # Exports written before the other truncations existed name only the side.
+            truncation=str(
+                manifest.get("truncation")
+                or ("tail" if _field(manifest, "truncation_side", str, where) == "left" else "head")
+            ),
+            window_stride=stride
+            if isinstance(stride, int) and not isinstance(stride, bool)
+            else None,
         )
     except ValueError as error:
         raise ValueError(f"{where} is corrupt: {error}") from None

@@ -20,6 +20,7 @@ from ..persistence.manifest import file_digest
 from ..text.rows import Rows
 from ..text.runner import combine_rows, run_rows
 from ..text.tokenize import tokenize
+from ..text.truncation import text_rows
 from ..text.validation import check_labels, check_texts
 from .artifact import INPUT_NAMES, OUTPUT_NAMES, ExportedModel, read_export
 from .tokenizer import JsonTokenizer
@@ -168,7 +169,8 @@ class OnnxTextClassifier:
         return self._session.run([OUTPUT_NAMES[0]], feed)[0]  # type: ignore[no-any-return]
 
     def _rows(self, texts: list[str]) -> Rows:
-        return Rows.one_per_text(tokenize(self._tokenizer, texts, self._exported.spec))
+        # As the estimators make them: one row per text, or one per window of a long text.
+        return text_rows(tokenize(self._tokenizer, texts, self._exported.spec))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities of texts ``X``.

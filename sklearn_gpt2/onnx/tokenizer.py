@@ -53,6 +53,7 @@ class JsonTokenizer:
         max_length: int | None = None,
         padding: bool = False,
         add_special_tokens: bool = True,
+        verbose: bool = True,
     ) -> dict[str, Any]:
         """Token ids of ``texts`` (``{"input_ids": ...}``), as a fast tokenizer returns them.
 
@@ -69,6 +70,9 @@ class JsonTokenizer:
             Must be False: texts are padded per batch, later.
         add_special_tokens : bool, default=True
             Add the tokenizer's special tokens (BERT's ``[CLS]`` and ``[SEP]``).
+        verbose : bool, default=True
+            Accepted as transformers does (it only silences a warning about long texts,
+            which this tokenizer never gives).
         """
         if padding:
             raise ValueError("JsonTokenizer does not pad; batches are padded when they are run.")
