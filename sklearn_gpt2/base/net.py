@@ -302,7 +302,7 @@ class TextNet(NeuralNet):  # type: ignore[misc]
         """Class probabilities of raw texts (as the owner gives them), or of a dataset's rows.
 
         skorch's scoring callbacks call ``predict`` with the validation dataset and compare
-        with the targets of the batches they saw, in the order the batches came.
+        with the labels of the batches they saw, in the order the batches came.
         """
         if not isinstance(X, TextDataset):
             return self.owner.predict_proba(X)  # type: ignore[no-any-return]
@@ -310,5 +310,5 @@ class TextNet(NeuralNet):  # type: ignore[misc]
         return np.concatenate(outputs) if outputs else np.empty((0, self.owner.n_classes_))
 
     def predict(self, X: Any) -> np.ndarray:
-        """Class indices (not labels: skorch's targets are indices) of texts or of rows."""
+        """Class indices (not labels: skorch compares class indices) of texts or of rows."""
         return self.predict_proba(X).argmax(axis=1)
