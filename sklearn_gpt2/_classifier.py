@@ -15,6 +15,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .base.estimator import BaseTextClassifier
+from .models.pooling import POOLINGS
 from .models.sequence import SequenceClassifierModule
 from .training import TUNING_MODES
 
@@ -77,6 +78,13 @@ class GPT2SequenceClassifier(BaseTextClassifier):
         on pooled features that the frozen backbone computes once per (checkpoint,
         ``max_length``, text) and that every fit on the checkpoint shares. The cheaper modes
         want a larger ``lr`` (e.g. 1e-4 to 1e-3 for ``"lora"``, 1e-3 to 1e-2 for ``"head"``).
+    pooling : {"auto", "last", "mean", "weighted_mean"}, default="auto"
+        The vector the classification head reads, in every ``tuning`` mode. ``"auto"``: the
+        model's own (GPT-2: the last real token; an encoder: its own pooling, e.g. BERT's
+        pooled ``[CLS]``). ``"last"``: the hidden state of the last real token. ``"mean"``:
+        the mean hidden state of the real tokens (what sentence-embedding checkpoints such as
+        MiniLM were trained for). ``"weighted_mean"``: the mean weighted by position,
+        ``i / sum(1..n)`` for token ``i`` of ``n`` (decoders only; SGPT). Padding never counts.
     lora_rank : int, default=8
         Rank of the LoRA adapters (``tuning="lora"`` only); their scaling is
         ``lora_alpha = 2 * lora_rank``.
@@ -125,6 +133,7 @@ class GPT2SequenceClassifier(BaseTextClassifier):
         **BaseTextClassifier._parameter_constraints,
         "tuning": [StrOptions(set(TUNING_MODES))],
         "lora_rank": [Interval(Integral, 1, None, closed="left")],
+        "pooling": [StrOptions(set(POOLINGS))],
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
@@ -144,6 +153,7 @@ class GPT2SequenceClassifier(BaseTextClassifier):
         device: str | torch.device = "auto",
         callbacks: list[Any] | None = None,
         tuning: str = "full",
+        pooling: str = "auto",
         lora_rank: int = 8,
         class_weight: dict[Any, float] | str | None = None,
         random_state: int | np.random.RandomState | None = None,
@@ -162,6 +172,7 @@ class GPT2SequenceClassifier(BaseTextClassifier):
         self.device = device
         self.callbacks = callbacks
         self.tuning = tuning
+        self.pooling = pooling
         self.lora_rank = lora_rank
         self.class_weight = class_weight
         self.random_state = random_state
@@ -178,10 +189,11 @@ class GPT2SequenceClassifier(BaseTextClassifier):
             id2label={index: str(label) for index, label in enumerate(self.classes_)},
             seed=self._seed_,
         )
-        return SequenceClassifierModule(model, self._checkpoint.decoder)
+        return SequenceClassifierModule(model, self._checkpoint.decoder, self.pooling)
 
     def _fitted_extra(self) -> dict[str, Any]:
-        return {"last_token_pooling": bool(self.module_.last_token_pooling)}
+        module = self.module_
+        return {"last_token_pooling": bool(module.last_token_pooling), "pooling": module.pooling}
 
     def _check_saved_model(
         self, model: Any, classes: np.ndarray, manifest: str, weights: str
@@ -199,4 +211,7 @@ class GPT2SequenceClassifier(BaseTextClassifier):
             )
 
     def _module_from_saved(self, model: Any, extra: dict[str, Any]) -> torch.nn.Module:
-        return SequenceClassifierModule(model, bool(extra["last_token_pooling"]))
+        # Saves from before the pooling parameter pooled as the model does ("auto").
+        return SequenceClassifierModule(
+            model, bool(extra["last_token_pooling"]), str(extra.get("pooling", "auto"))
+        )

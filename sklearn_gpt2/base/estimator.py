@@ -316,7 +316,7 @@ class BaseTextClassifier(  # type: ignore[misc]
             self._net = net
             self._callbacks_used_ = self._callback_settings()
             if self.max_epochs > 0:
-                self._run_training(texts, label_indices, weights)
+                self._tuning_mode().train(self, texts, label_indices, weights)
         except torch.OutOfMemoryError as error:
             self._forget_fit()
             raise out_of_memory_error(error, self, "fit") from error
@@ -468,7 +468,7 @@ class BaseTextClassifier(  # type: ignore[misc]
         # each weight until the region ends, so weights are cast once per call, not per batch.
         try:
             with torch.inference_mode(), self.runtime_.autocast():
-                row_proba = self._tuning_mode().row_proba(self, rows)
+                row_proba = self._tuning_mode().row_proba(self, rows, texts)
         except torch.OutOfMemoryError as error:
             raise out_of_memory_error(error, self, "predict") from error
         if not np.isfinite(row_proba).all():
