@@ -17,10 +17,11 @@ import numpy as np
 import torch
 from sklearn.model_selection import StratifiedKFold
 
-#: L2 penalties tried (on per-dimension scaled features; the loss is a weighted mean).
-PENALTIES = tuple(float(p) for p in np.logspace(1, -5, 7))
+#: L2 penalties tried, half a decade apart (on per-dimension scaled features; the loss is a
+#: weighted mean).
+PENALTIES = tuple(float(p) for p in np.logspace(1, -5, 13))
 #: Folds of the internal validation that chooses the penalty.
-N_FOLDS = 3
+N_FOLDS = 5
 #: Iterations of L-BFGS per solve.
 MAX_ITER = 300
 
