@@ -6,6 +6,7 @@ from ._accuracy import AccuracyJob, AccuracyModesJob
 from ._gpu import GpuJob
 from ._harness import Job
 from ._job_compare import CompareJob
+from ._job_head_grid import HeadGridJob
 from ._job_memory import MemoryJob
 from ._job_modes import ModesJob
 from ._job_search import SearchJob
@@ -19,6 +20,7 @@ JOBS: dict[str, Job] = {
         CompareJob(),
         ToolsJob(),
         SearchJob(),
+        HeadGridJob(),
         MemoryJob(),
         ModesJob(),
         ZeroShotJob(),

@@ -7,23 +7,22 @@ weighted log-loss of the held-out folds, over a path of penalties solved from th
 to the weakest, each started from the previous solution), then the head is solved on every
 row with that penalty. Features are scaled per dimension (and centred when the head has a
 bias) before solving, and the solution is mapped back, so the head reads raw features.
+
+The solve is deterministic, and the last :data:`REMEMBERED` solutions are kept by a digest of
+their inputs: the candidates of a grid search that differ only in what the solve does not
+read (``lr``, ``max_epochs``, ...) solve once per fold.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from sklearn.model_selection import StratifiedKFold
-
-#: L2 penalties tried, half a decade apart (on per-dimension scaled features; the loss is a
-#: weighted mean).
-PENALTIES = tuple(float(p) for p in np.logspace(1, -5, 13))
-#: Folds of the internal validation that chooses the penalty.
-N_FOLDS = 5
-#: Iterations of L-BFGS per solve.
-MAX_ITER = 300
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,20 @@ class LinearHead:
     weight: np.ndarray
     bias: np.ndarray
     penalty: float
+
+
+#: L2 penalties tried, half a decade apart (on per-dimension scaled features; the loss is a
+#: weighted mean).
+PENALTIES = tuple(float(p) for p in np.logspace(1, -5, 13))
+#: Folds of the internal validation that chooses the penalty.
+N_FOLDS = 5
+#: Iterations of L-BFGS per solve.
+MAX_ITER = 300
+#: Solutions kept for inputs seen again.
+REMEMBERED = 16
+
+_SOLUTIONS: OrderedDict[bytes, LinearHead] = OrderedDict()
+_SOLUTIONS_LOCK = threading.Lock()
 
 
 def _loss(
@@ -121,8 +134,27 @@ def solve_linear_head(
     head : LinearHead
     """
     X = np.asarray(features, dtype=np.float64)
-    labels = np.asarray(labels)
+    labels = np.asarray(labels, dtype=np.int64)
     w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    digest = hashlib.blake2b(repr((X.shape, n_classes, intercept, seed)).encode(), digest_size=32)
+    for array in (X, labels, w):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    key = digest.digest()
+    with _SOLUTIONS_LOCK:
+        if key in _SOLUTIONS:
+            _SOLUTIONS.move_to_end(key)
+            return _SOLUTIONS[key]
+    head = _solve_head(X, labels, w, n_classes, intercept, seed)
+    with _SOLUTIONS_LOCK:
+        _SOLUTIONS[key] = head
+        while len(_SOLUTIONS) > REMEMBERED:
+            _SOLUTIONS.popitem(last=False)
+    return head
+
+
+def _solve_head(
+    X: np.ndarray, labels: np.ndarray, w: np.ndarray, n_classes: int, intercept: bool, seed: int
+) -> LinearHead:
     center = X.mean(axis=0) if intercept else np.zeros(X.shape[1])
     scale = np.sqrt(((X - center) ** 2).mean(axis=0))
     scale[scale < 1e-12] = 1.0
