@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._accuracy import AccuracyJob, AccuracyModesJob
+from ._accuracy_head import AccuracyHeadJob
 from ._gpu import GpuJob
 from ._harness import Job
 from ._job_compare import CompareJob
@@ -26,6 +27,7 @@ JOBS: dict[str, Job] = {
         ZeroShotJob(),
         AccuracyJob(),
         AccuracyModesJob(),
+        AccuracyHeadJob(),
         GpuJob(),
     )
 }
