@@ -74,10 +74,14 @@ class GPT2SequenceClassifier(BaseTextClassifier):
     tuning : {"full", "lora", "head"}, default="full"
         What a fit trains. ``"full"``: every weight. ``"lora"``: low-rank adapters on the
         attention and MLP projections (through ``peft``) and the head; the backbone's weights
-        get no gradients and no optimizer state. ``"head"``: only the classification head,
-        on pooled features that the frozen backbone computes once per (checkpoint,
-        ``max_length``, text) and that every fit on the checkpoint shares. The cheaper modes
-        want a larger ``lr`` (e.g. 1e-4 to 1e-3 for ``"lora"``, 1e-3 to 1e-2 for ``"head"``).
+        get no gradients and no optimizer state; it wants a larger ``lr`` than ``"full"``
+        (e.g. 1e-4 to 1e-3). ``"head"``: only the classification head, on pooled features
+        that the frozen backbone computes once per (checkpoint, text, ``pooling``) and that
+        every fit on the checkpoint shares (a decoder reads each text once for every
+        ``max_length`` up to 128 tokens). ``fit`` solves a linear head as the convex problem
+        it is (logistic regression, L2 chosen by 5-fold validation on the features), so
+        ``lr`` and ``max_epochs`` do not change it; they apply to ``partial_fit``, which
+        trains that head further by epochs.
     pooling : {"auto", "last", "mean", "weighted_mean"}, default="auto"
         The vector the classification head reads, in every ``tuning`` mode. ``"auto"``: the
         model's own (GPT-2: the last real token; an encoder: its own pooling, e.g. BERT's
