@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from ._accuracy import AccuracyJob, AccuracyModesJob
+from ._accuracy_head import AccuracyHeadJob
 from ._gpu import GpuJob
 from ._harness import Job
 from ._job_compare import CompareJob
+from ._job_head_grid import HeadGridJob
 from ._job_long_texts import LongTextsJob
 from ._job_memory import MemoryJob
 from ._job_modes import ModesJob
@@ -20,12 +22,14 @@ JOBS: dict[str, Job] = {
         CompareJob(),
         ToolsJob(),
         SearchJob(),
+        HeadGridJob(),
         MemoryJob(),
         ModesJob(),
         ZeroShotJob(),
         AccuracyJob(),
         AccuracyModesJob(),
         LongTextsJob(),
+        AccuracyHeadJob(),
         GpuJob(),
     )
 }

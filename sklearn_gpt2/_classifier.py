@@ -17,6 +17,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .base.estimator import BaseTextClassifier
+from .models.pooling import POOLINGS
 from .models.sequence import SequenceClassifierModule
 from .training import TUNING_MODES
 
@@ -86,10 +87,21 @@ class GPT2SequenceClassifier(BaseTextClassifier):
     tuning : {"full", "lora", "head"}, default="full"
         What a fit trains. ``"full"``: every weight. ``"lora"``: low-rank adapters on the
         attention and MLP projections (through ``peft``) and the head; the backbone's weights
-        get no gradients and no optimizer state. ``"head"``: only the classification head,
-        on pooled features that the frozen backbone computes once per (checkpoint,
-        ``max_length``, text) and that every fit on the checkpoint shares. The cheaper modes
-        want a larger ``lr`` (e.g. 1e-4 to 1e-3 for ``"lora"``, 1e-2 to 1e-1 for ``"head"``).
+        get no gradients and no optimizer state; it wants a larger ``lr`` than ``"full"``
+        (e.g. 1e-4 to 1e-3). ``"head"``: only the classification head, on pooled features
+        that the frozen backbone computes once per (checkpoint, text, ``pooling``) and that
+        every fit on the checkpoint shares (a decoder reads each text once for every
+        ``max_length`` up to 128 tokens). ``fit`` solves a linear head as the convex problem
+        it is (logistic regression, L2 chosen by 5-fold validation on the features), so
+        ``lr`` and ``max_epochs`` do not change it; they apply to ``partial_fit``, which
+        trains that head further by epochs.
+    pooling : {"auto", "last", "mean", "weighted_mean"}, default="auto"
+        The vector the classification head reads, in every ``tuning`` mode. ``"auto"``: the
+        model's own (GPT-2: the last real token; an encoder: its own pooling, e.g. BERT's
+        pooled ``[CLS]``). ``"last"``: the hidden state of the last real token. ``"mean"``:
+        the mean hidden state of the real tokens (what sentence-embedding checkpoints such as
+        MiniLM were trained for). ``"weighted_mean"``: the mean weighted by position,
+        ``i / sum(1..n)`` for token ``i`` of ``n`` (decoders only; SGPT). Padding never counts.
     lora_rank : int, default=8
         Rank of the LoRA adapters (``tuning="lora"`` only); their scaling is
         ``lora_alpha = 2 * lora_rank``.
@@ -138,6 +150,7 @@ class GPT2SequenceClassifier(BaseTextClassifier):
         **BaseTextClassifier._parameter_constraints,
         "tuning": [StrOptions(set(TUNING_MODES))],
         "lora_rank": [Interval(Integral, 1, None, closed="left")],
+        "pooling": [StrOptions(set(POOLINGS))],
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
@@ -159,6 +172,7 @@ class GPT2SequenceClassifier(BaseTextClassifier):
         device: str | torch.device = "auto",
         callbacks: list[Any] | None = None,
         tuning: str = "full",
+        pooling: str = "auto",
         lora_rank: int = 8,
         class_weight: dict[Any, float] | str | None = None,
         random_state: int | np.random.RandomState | None = None,
@@ -179,6 +193,7 @@ class GPT2SequenceClassifier(BaseTextClassifier):
         self.device = device
         self.callbacks = callbacks
         self.tuning = tuning
+        self.pooling = pooling
         self.lora_rank = lora_rank
         self.class_weight = class_weight
         self.random_state = random_state
@@ -195,10 +210,11 @@ class GPT2SequenceClassifier(BaseTextClassifier):
             id2label={index: str(label) for index, label in enumerate(self.classes_)},
             seed=self._seed_,
         )
-        return SequenceClassifierModule(model, self._checkpoint.decoder)
+        return SequenceClassifierModule(model, self._checkpoint.decoder, self.pooling)
 
     def _fitted_extra(self) -> dict[str, Any]:
-        return {"last_token_pooling": bool(self.module_.last_token_pooling)}
+        module = self.module_
+        return {"last_token_pooling": bool(module.last_token_pooling), "pooling": module.pooling}
 
     def _check_saved_model(
         self, model: Any, classes: np.ndarray, manifest: str, weights: str
@@ -216,7 +232,10 @@ class GPT2SequenceClassifier(BaseTextClassifier):
             )
 
     def _module_from_saved(self, model: Any, extra: dict[str, Any]) -> torch.nn.Module:
-        return SequenceClassifierModule(model, bool(extra["last_token_pooling"]))
+        # Saves from before the pooling parameter pooled as the model does ("auto").
+        return SequenceClassifierModule(
+            model, bool(extra["last_token_pooling"]), str(extra.get("pooling", "auto"))
+        )
 
     def export_onnx(self, path: str | os.PathLike[str], quantize: str | None = None) -> Path:
         """Export the fitted classifier as ONNX, to predict without torch.

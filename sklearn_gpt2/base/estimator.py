@@ -288,7 +288,7 @@ class BaseTextClassifier(  # type: ignore[misc]
             self._net = net
             self._callbacks_used_ = self._callback_settings()
             if self.max_epochs > 0:
-                self._run_training(texts, label_indices, weights)
+                self._tuning_mode().train(self, texts, label_indices, weights)
         except torch.OutOfMemoryError as error:
             self._forget_fit()
             raise out_of_memory_error(error, self, "fit") from error

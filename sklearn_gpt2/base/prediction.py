@@ -82,7 +82,7 @@ class PredictionMixin:
         # each weight until the region ends, so weights are cast once per call, not per batch.
         try:
             with torch.inference_mode(), self.runtime_.autocast():
-                row_proba = self._tuning_mode().row_proba(self, rows)
+                row_proba = self._tuning_mode().row_proba(self, rows, texts)
         except torch.OutOfMemoryError as error:
             raise out_of_memory_error(error, self, "predict") from error
         if not np.isfinite(row_proba).all():

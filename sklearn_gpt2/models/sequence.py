@@ -8,6 +8,7 @@ from transformers.modeling_utils import PreTrainedModel
 
 from .common import real_token_positions, use_fused_activations
 from .families import HEAD_NAMES
+from .pooling import check_pooling, pool, resolved
 
 
 def head_name(model: nn.Module) -> str:
@@ -38,13 +39,21 @@ class SequenceClassifierModule(nn.Module):
     model : PreTrainedModel
         A model loaded with ``AutoModelForSequenceClassification``.
     last_token_pooling : bool
-        Whether to classify from the last real token (decoders).
+        Whether the model is a decoder: left padding, classified from the last real token
+        unless ``pooling`` says otherwise.
+    pooling : {"auto", "last", "mean", "weighted_mean"}, default="auto"
+        What the head reads (see :mod:`sklearn_gpt2.models.pooling`); ``"auto"`` is the
+        model's own pooling.
     """
 
-    def __init__(self, model: PreTrainedModel, last_token_pooling: bool) -> None:
+    def __init__(
+        self, model: PreTrainedModel, last_token_pooling: bool, pooling: str = "auto"
+    ) -> None:
         super().__init__()
+        check_pooling(pooling, last_token_pooling, str(model.config.model_type))
         self.model = use_fused_activations(model)
         self.last_token_pooling = last_token_pooling
+        self.pooling = pooling
 
     @property
     def pads_left(self) -> bool:
@@ -56,8 +65,15 @@ class SequenceClassifierModule(nn.Module):
         """The classification head (the part that reads pooled features)."""
         return getattr(self.model, head_name(self.model))  # type: ignore[no-any-return]
 
-    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Pooled features of shape ``(batch, hidden)``: what the head reads."""
+    def features(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pooling: str | None = None
+    ) -> torch.Tensor:
+        """Pooled features of shape ``(batch, hidden)``: what the head reads.
+
+        ``pooling="states"`` (decoders) returns the hidden states of every position instead,
+        ``(batch, positions, hidden)``, from which :func:`~.pooling.pool_states` pools.
+        """
+        pooling = resolved(self.pooling if pooling is None else pooling, self.last_token_pooling)
         if self.last_token_pooling:
             hidden = self.model.base_model(
                 input_ids=input_ids,
@@ -65,8 +81,15 @@ class SequenceClassifierModule(nn.Module):
                 position_ids=real_token_positions(attention_mask),
                 use_cache=False,
             ).last_hidden_state
+            if pooling == "states":
+                return hidden
             # Left padding puts every row's last real token at the last position.
-            return hidden[:, -1]
+            return hidden[:, -1] if pooling == "last" else pool(hidden, attention_mask, pooling)
+        if pooling != "auto":
+            hidden = self.model.base_model(
+                input_ids=input_ids, attention_mask=attention_mask
+            ).last_hidden_state
+            return pool(hidden, attention_mask, pooling)
         # An encoder pools in its own way (BERT: the pooler over [CLS]); take what its head
         # receives, by running the model once with a hook on the head's input.
         captured: list[torch.Tensor] = []
@@ -96,6 +119,6 @@ class SequenceClassifierModule(nn.Module):
         """Return logits of shape ``(batch, num_labels)``, from token ids or from features."""
         if features is not None:
             return self.classify(features)
-        if not self.last_token_pooling:
+        if not self.last_token_pooling and self.pooling == "auto":
             return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
         return self.classify(self.features(input_ids, attention_mask))  # type: ignore[arg-type]

@@ -1,17 +1,24 @@
 """``tuning="head"``: a frozen backbone whose pooled features are computed once and cached.
 
-Each text's pooled feature (GPT-2: the hidden state of its last real token, with positions
-counted over real tokens; an encoder: what its own head reads, e.g. BERT's pooled output) is
-computed once per (checkpoint, tokenization spec, precision, device kind, text) and kept in
-the checkpoint's bounded feature cache, so every fit on the checkpoint (the folds of a
-cross-validation, the candidates of a grid search, ``partial_fit``) reuses it. Only the
-classification head trains, for ``max_epochs`` over the cached features: epochs after the
-first cost almost nothing. A loaded classifier, which may lack its checkpoint, caches into a
-cache of its own.
+Each text's pooled feature (the ``pooling`` parameter: by default what the model's own head
+reads, GPT-2's last real token or BERT's pooled output) is computed once per (checkpoint,
+tokenization, pooling, precision, device kind, text) and kept in the checkpoint's bounded
+feature cache, so every fit on the checkpoint (the folds of a cross-validation, the
+candidates of a grid search, ``partial_fit``) reuses it. A decoder reads each text once for
+every ``max_length`` (see :mod:`.feature_pass`).
+
+``fit`` solves the linear head as the convex problem it is (:mod:`.head_solver`: multinomial
+logistic regression, L2 chosen by validation on the features, ``class_weight`` and
+``sample_weight`` in the loss) and writes the solution into the model's head, so saving,
+export and ``partial_fit`` see an ordinary head; ``lr`` and ``max_epochs`` do not change what
+``fit`` finds. ``partial_fit`` trains that head further with skorch's epochs, as in the other
+modes. A head that is not one linear layer trains with skorch's epochs in ``fit`` too. A
+loaded classifier, which may lack its checkpoint, caches into a cache of its own.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Hashable
 from typing import Any
 
@@ -19,38 +26,14 @@ import numpy as np
 import torch
 
 from ..models.checkpoint import MAX_CACHED_FEATURE_VALUES
+from ..models.pooling import resolved
 from ..models.sequence import head_name
 from ..text.rows import Rows
-from ..text.runner import run_rows
 from ..text.tokenize import TokenCache
+from . import feature_pass
 from .dataset import FeatureCollator, TextDataset
+from .head_solver import solve_linear_head
 from .modes import TuningMode, set_trainable
-
-
-def compute_features(
-    module: Any, rows: Rows, device: torch.device, autocast: Any, batch_size: int, pad_id: int
-) -> np.ndarray:
-    """Pooled features (float32, one row per row) of ``rows`` under ``module``'s backbone.
-
-    Rows go through the one batch runner (batched by length, padded as the module expects),
-    in evaluation mode (no dropout), without autograd, in the precision ``autocast`` sets.
-    """
-
-    def engine(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        features = module.features(
-            torch.from_numpy(input_ids).to(device), torch.from_numpy(attention_mask).to(device)
-        )
-        return features.float().cpu().numpy()  # type: ignore[no-any-return]
-
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.inference_mode(), autocast():
-            return run_rows(
-                rows, engine, batch_size=batch_size, pad_token_id=pad_id, pad_left=module.pads_left
-            )
-    finally:
-        module.train(was_training)
 
 
 def _check_finite_features(estimator: Any, features: np.ndarray) -> None:
@@ -65,6 +48,25 @@ def _check_finite_features(estimator: Any, features: np.ndarray) -> None:
             f"activations overflow, and no head can classify from them. Check the checkpoint's "
             f"weights, or use precision='float32'."
         )
+
+
+def _scores(
+    head: torch.nn.Module,
+    features: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray | None,
+    name: str,
+) -> dict[str, float]:
+    """The (weighted) mean cross-entropy and the accuracy of ``head`` on some rows."""
+    device = next(head.parameters()).device
+    with torch.no_grad():
+        logits = head(torch.from_numpy(features).to(device)).double().cpu()
+    target = torch.from_numpy(labels)
+    losses = torch.nn.functional.cross_entropy(logits, target, reduction="none").numpy()
+    w = np.ones(len(labels)) if weights is None else np.asarray(weights, np.float64)
+    loss = float((w * losses).sum() / max(float(w.sum()), 1e-300))
+    accuracy = float((logits.argmax(dim=1) == target).double().mean())
+    return {f"{name}_loss": loss, f"{name}_acc": accuracy}
 
 
 class HeadTuning(TuningMode):
@@ -90,53 +92,109 @@ class HeadTuning(TuningMode):
             vars(estimator)["_feature_cache_"] = cache
         return cache  # type: ignore[no-any-return]
 
-    def features(self, estimator: Any, rows: Rows) -> list[np.ndarray]:
-        """The pooled feature of each row, computed only for token sequences not seen before.
+    def features(self, estimator: Any, rows: Rows, texts: list[str]) -> list[np.ndarray]:
+        """The pooled feature of each row (of ``texts``), computed only for rows not seen before.
 
-        A feature depends on the row's tokens and on the precision and kind of device that
-        computed it, so two fits whose rows share tokens (a grid over ``max_length`` on short
-        texts, the folds of a cross-validation) share the feature.
+        A feature depends on the row's tokens, the module's pooling and the precision and kind
+        of device that computed it, so two fits whose rows share tokens (the folds of a
+        cross-validation, a grid over ``max_length`` on short texts) share the feature. A
+        decoder's missing features derive from one longer pass of each text.
         """
+        module = estimator._net.module_
         runtime = estimator.runtime_
-        key: Hashable = (runtime.precision, runtime.device.type)
+        context: Hashable = (runtime.precision, runtime.device.type)
+        pooling = resolved(module.pooling, module.last_token_pooling)
         cache = self._cache(estimator)
         token_keys = [ids.tobytes() for ids in rows.token_ids]
+        key: Hashable = (context, pooling)
         found: list[np.ndarray | None] = [cache.get((key, tokens)) for tokens in token_keys]  # type: ignore[arg-type]
-        missing = list(
-            dict.fromkeys(t for t, f in zip(token_keys, found, strict=True) if f is None)
-        )
-        if missing:
-            position = {tokens: i for i, tokens in enumerate(token_keys)}
-            fresh = compute_features(
-                estimator._net.module_,
-                Rows.one_per_text([rows.token_ids[position[t]] for t in missing]),
+        position = {t: i for i, t in enumerate(token_keys) if found[i] is None}
+        if not position:
+            return found  # type: ignore[return-value]
+        missing = list(position)
+        computed: dict[bytes, np.ndarray] = {}
+        if module.pads_left and estimator._tokenization_spec().truncation == "head":
+            # A decoder whose rows are the starts of their texts: derive them from one pass.
+            text_of = [texts[int(rows.text_index[position[t]])] for t in missing]
+            tokens_of = [rows.token_ids[position[t]] for t in missing]
+            derived = feature_pass.derived_features(
+                estimator, cache, context, tokens_of, text_of, pooling
+            )
+            computed = {missing[i]: feature for i, feature in derived.items()}
+        rest = [t for t in missing if t not in computed]
+        if rest:
+            fresh = feature_pass.compute_features(
+                module,
+                Rows.one_per_text([rows.token_ids[position[t]] for t in rest]),
                 runtime.device,
                 runtime.autocast,
                 estimator.batch_size,
                 estimator.tokenizer_.pad_token_id,
             )
-            _check_finite_features(estimator, fresh)
-            computed = dict(zip(missing, fresh, strict=True))
-            for tokens, feature in computed.items():
-                cache.put((key, tokens), feature)  # type: ignore[arg-type]
-            found = [
-                computed[t] if f is None else f for t, f in zip(token_keys, found, strict=True)
-            ]
-        return found  # type: ignore[return-value]
+            computed.update(zip(rest, fresh, strict=True))
+        _check_finite_features(estimator, np.stack([computed[t] for t in missing]))
+        for tokens in missing:
+            cache.put((key, tokens), computed[tokens])  # type: ignore[arg-type]
+        return [computed[t] if f is None else f for t, f in zip(token_keys, found, strict=True)]
+
+    def train(self, estimator: Any, texts: Any, label_indices: Any, weights: Any) -> None:
+        """Solve the linear head on the cached features; write it into the model's head.
+
+        The solution (see :mod:`.head_solver`) uses the training rows (all of them, or those
+        ``validation_fraction`` leaves); ``history_`` gets one row with the training (and
+        validation) loss and accuracy of the solved head, its ``l2_penalty`` and ``dur``.
+        A head that is not one linear layer trains with skorch's epochs instead.
+        """
+        head = estimator._net.module_.head
+        if not isinstance(head, torch.nn.Linear):
+            super().train(estimator, texts, label_indices, weights)
+            return
+        start = time.perf_counter()
+        net = estimator._net
+        dataset = estimator._training_dataset(texts, label_indices, weights)
+        train, valid = net.split_rows(dataset)
+        features = np.stack(dataset.token_ids).astype(np.float32)
+        labels = dataset.labels.astype(np.int64)
+        row_weights = dataset.weights
+        solution = solve_linear_head(
+            features[train],
+            labels[train],
+            estimator.n_classes_,
+            None if row_weights is None else row_weights[train],
+            intercept=head.bias is not None,
+            seed=int(estimator._seed_),
+        )
+        with torch.no_grad():
+            head.weight.copy_(torch.from_numpy(solution.weight))
+            if head.bias is not None:
+                head.bias.copy_(torch.from_numpy(solution.bias))
+        scores = {"l2_penalty": solution.penalty}
+        for name, part in (("train", train), ("valid", valid)):
+            if part is not None and len(part):
+                w = None if row_weights is None else row_weights[part]
+                scores.update(_scores(head, features[part], labels[part], w, name))
+        net.history.new_epoch()
+        net.history.record("epoch", len(net.history))
+        for name, value in scores.items():
+            net.history.record(name, value)
+        net.history.record("dur", time.perf_counter() - start)
 
     def dataset(self, estimator: Any, texts: Any, y: Any) -> TextDataset:
         """Training rows of cached features, each with its text's class index."""
-        rows = estimator._rows(list(texts))
+        texts = list(texts)
+        rows = estimator._rows(texts)
         targets = None if y is None else np.asarray(y)[rows.text_index]
-        return TextDataset(self.features(estimator, rows), targets, rows.text_index)
+        return TextDataset(self.features(estimator, rows, texts), targets, rows.text_index)
 
     def collator(self, estimator: Any, weighted: bool = False) -> FeatureCollator:
         """Stack feature vectors (no padding: they all have the same width)."""
         return FeatureCollator(weighted)
 
-    def row_proba(self, estimator: Any, rows: Rows) -> np.ndarray:
+    def row_proba(self, estimator: Any, rows: Rows, texts: Any) -> np.ndarray:
         """Probabilities of each row from its cached feature, the head run batch by batch."""
-        features = np.stack(self.features(estimator, rows)) if len(rows) else np.empty((0, 0))
+        features = (
+            np.stack(self.features(estimator, rows, list(texts))) if len(rows) else np.empty((0, 0))
+        )
         module = estimator._net.module_
         device = estimator.runtime_.device
         parts = [

@@ -7,6 +7,8 @@ A :class:`TuningMode` is consulted by the shared base at a handful of points:
   its parameters train (freezing, adapters); the optimizer takes only those;
 * ``dataset`` / ``collator``: what a training row holds (token ids, or cached features) and
   how rows become a batch;
+* ``train``: what a fit does once the module is built (skorch's epochs; head mode solves its
+  linear head instead);
 * ``row_proba``: how prediction turns rows into probabilities (through the one batch runner);
 * ``saved_model`` / ``trained_tensors``: what persistence writes (a plain transformers model
   plus any tensors it lacks; or only what was trained, for a save by reference);
@@ -48,8 +50,12 @@ class TuningMode:
             estimator.tokenizer_.pad_token_id, estimator._net.module_.pads_left, weighted
         )
 
-    def row_proba(self, estimator: Any, rows: Rows) -> Any:
-        """Probabilities of each row: the whole module on token ids, batch by batch."""
+    def train(self, estimator: Any, texts: Any, label_indices: Any, weights: Any) -> None:
+        """Train the freshly built module of a ``fit``: ``max_epochs`` epochs of skorch's loop."""
+        estimator._run_training(texts, label_indices, weights)
+
+    def row_proba(self, estimator: Any, rows: Rows, texts: Any) -> Any:
+        """Probabilities of each row (of ``texts``): the module on token ids, batch by batch."""
         return estimator._row_proba(rows)
 
     def saved_model(self, module: Any) -> tuple[Any, dict[str, torch.Tensor] | None]:
