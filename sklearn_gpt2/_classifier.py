@@ -209,6 +209,8 @@ class GPT2SequenceClassifier(BaseTextClassifier):
             num_labels=self._head_outputs(),
             id2label={index: str(label) for index, label in enumerate(self.classes_)},
             seed=self._seed_,
+            # Head mode never changes the pretrained weights: share them, do not copy them.
+            share_pretrained=self._fitted_tuning() == "head",
         )
         return SequenceClassifierModule(model, self._checkpoint.decoder, self.pooling)
 

@@ -15,6 +15,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import sklearn
+import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -240,3 +241,19 @@ def test_bfloat16_in_cheap_modes(tiny_gpt2, demo_data, tuning):
     clf.set_params(precision="float32")
     # Features are cached per precision: float32 prediction computes its own, close to bf16's.
     np.testing.assert_allclose(clf.predict_proba(PROBE), proba, atol=0.05)
+
+
+def test_head_mode_shares_the_pretrained_weights_instead_of_copying_them(tiny_gpt2, demo_data):
+    from sklearn_gpt2.models.checkpoint import load_checkpoint
+
+    template = load_checkpoint(tiny_gpt2).template("sequence-classification", 2).model
+    before = {k: v.clone() for k, v in template.state_dict().items()}
+    head = make(tiny_gpt2, "head").fit(*demo_data)
+    full = make(tiny_gpt2, "full").fit(*demo_data)
+    shared = template.transformer.wte.weight.data_ptr()
+    assert head.module_.model.transformer.wte.weight.data_ptr() == shared
+    assert full.module_.model.transformer.wte.weight.data_ptr() != shared
+    head.partial_fit(*demo_data)  # trains the head further: the shared weights stay
+    for name, value in template.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    assert all(p.requires_grad for p in template.parameters())  # the template is untouched

@@ -134,6 +134,7 @@ class Checkpoint:
         num_labels: int | None = None,
         id2label: dict[int, str] | None = None,
         seed: int = 0,
+        share_pretrained: bool = False,
     ) -> PreTrainedModel:
         """Return a trainable copy of a template, with its new parameters freshly initialised.
 
@@ -147,9 +148,22 @@ class Checkpoint:
             Class names, stored in the model config so plain transformers can read them.
         seed : int, default=0
             Seed for the parameters the checkpoint does not provide (a new head).
+        share_pretrained : bool, default=False
+            Share the pretrained weights with the template instead of copying them, for a fit
+            that never changes them (``tuning="head"``): a copy of a 124M model costs more
+            than a head-mode fit. They are frozen (``requires_grad=False``) in the model
+            returned; the template's own parameters are untouched.
         """
         template = self.template(head, num_labels)
-        model = copy.deepcopy(template.model)
+        memo: dict[int, Any] = {}
+        if share_pretrained:
+            new = set(template.new_parameters)
+            for name, parameter in template.model.named_parameters():
+                if name not in new:
+                    memo[id(parameter)] = torch.nn.Parameter(
+                        parameter.detach(), requires_grad=False
+                    )
+        model = copy.deepcopy(template.model, memo)
         generator = torch.Generator().manual_seed(seed)
         std = getattr(model.config, "initializer_range", 0.02)
         with torch.no_grad():
