@@ -88,3 +88,9 @@ def test_predicting_from_another_thread_while_fit_runs_waits_for_the_fit(tiny_gp
     assert errors == []
     assert len(clf.history_) == 3
     np.testing.assert_array_equal(during, clf.predict_proba(TEXTS[:3]))
+
+
+def test_apple_gpus_are_refused_with_the_fix_before_any_work(tiny_gpt2):
+    clf = GPT2SequenceClassifier(tiny_gpt2, device="mps", **FAST)
+    with pytest.raises(ValueError, match=r"not 'mps': Apple GPUs are not supported yet, use 'cpu'"):
+        clf.fit(TEXTS, LABELS)

@@ -16,9 +16,11 @@ class _Check(Options):  # type: ignore[misc]
         super().__init__(object, set())
 
 
-#: Device types that hold no data or run no model ("meta" tensors have shapes only).
+#: Device types that hold no data or run no model ("meta" tensors have shapes only), and
+#: Apple's GPUs ("mps"), which this package has not been tested on: refused rather than
+#: silently trusted.
 _NOT_COMPUTE_DEVICES = frozenset(
-    {"meta", "lazy", "mkldnn", "opengl", "opencl", "ideep", "fpga", "vulkan"}
+    {"meta", "lazy", "mkldnn", "opengl", "opencl", "ideep", "fpga", "vulkan", "mps"}
 )
 
 
@@ -42,7 +44,8 @@ class Device(_Check):
     def __str__(self) -> str:
         return (
             "'auto' or a torch device that can hold and run a model, such as 'cpu', 'cuda' "
-            "or 'cuda:1' (not 'meta', whose tensors hold no values)"
+            "or 'cuda:1' (not 'meta', whose tensors hold no values; not 'mps': Apple GPUs are "
+            "not supported yet, use 'cpu' on a Mac)"
         )
 
 
