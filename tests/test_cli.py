@@ -139,7 +139,7 @@ def test_training_options_reach_the_estimator(tiny_gpt2):
 def test_predict_only_with_a_saved_model(tmp_path, train_csv, tiny_gpt2, capsys):
     model, directory = tmp_path / "model.joblib", tmp_path / "model-dir"
     argv = ["--train", str(train_csv), *TRAIN, "--model", str(tiny_gpt2), "--cv", "0", *FAST]
-    argv += ["--tuning", "head", "--class-weight", "balanced", "--validation-fraction", "0.25"]
+    argv += ["--tuning", "lora", "--class-weight", "balanced", "--validation-fraction", "0.25"]
     assert main([*argv, "--verbose", "--save", str(model), "--save-dir", str(directory)]) == 0
     out = capsys.readouterr().out
     assert "valid_loss" in out  # the held-out fraction is scored every epoch
