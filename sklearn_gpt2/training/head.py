@@ -168,7 +168,7 @@ class HeadTuning(TuningMode):
             head.weight.copy_(torch.from_numpy(solution.weight))
             if head.bias is not None:
                 head.bias.copy_(torch.from_numpy(solution.bias))
-        scores: dict[str, Any] = {"l2_penalty": solution.penalty, "train_rows": int(len(train))}
+        scores: dict[str, Any] = {"l2_penalty": solution.penalty, "train_rows": len(train)}
         for name, part in (("train", train), ("valid", valid)):
             if part is not None and len(part):
                 w = None if row_weights is None else row_weights[part]
