@@ -30,8 +30,11 @@ COLORS = {
 TITLES = {"sst2": "SST-2", "imdb": "IMDB sample"}
 
 
-def plot(grouped: dict[str, dict[str, Any]], path: Path) -> Path:
-    """Grouped bars with the measured ceiling and half of it per workload."""
+def plot(grouped: dict[str, dict[str, Any]], path: Path, machine: str | None = None) -> Path:
+    """Grouped bars with the measured ceiling and half of it per workload.
+
+    ``machine`` names the machine in the title (else the title points to the results table).
+    """
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     width = 0.8 / len(TOOLS)
     for axis, phase in zip(axes, ("fit", "predict"), strict=True):
@@ -91,7 +94,8 @@ def plot(grouped: dict[str, dict[str, Any]], path: Path) -> Path:
                 labels.append(label)
     figure.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
     shape = next(iter(grouped.values()))["spec"]["shape"]
-    figure.suptitle(f"GPT-2 {shape}, 1 epoch, machine as in the results table (higher is better)")
+    where = machine or "machine as in the results table"
+    figure.suptitle(f"GPT-2 {shape}, 1 epoch, {where} (higher is better)")
     figure.tight_layout(rect=(0, 0.1, 1, 1))
     figure.savefig(path, dpi=110)
     plt.close(figure)
