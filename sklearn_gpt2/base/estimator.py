@@ -1,20 +1,20 @@
-"""The base of every text classifier: the scikit-learn contract and the fit/predict skeleton.
+"""The base of every text classifier: the scikit-learn contract and the fit skeleton.
 
 ``BaseTextClassifier`` holds what each estimator of the package has: parameter validation
 (scikit-learn's ``_fit_context`` over an inheritable ``_parameter_constraints`` table), tags,
-``classes_`` and fitted checks, ``fit`` / ``partial_fit`` / ``predict_proba`` / ``predict``,
-devices and precision (one :class:`Runtime` per fit), persistence (one fitted-state
-description, two codecs: :mod:`.persistable`) and fault handling; ``partial_fit`` is in
-:mod:`.continued`. A subclass adds only what is its own:
+``classes_`` and fitted checks, ``fit``, devices and precision (one :class:`Runtime` per fit)
+and the skorch net it owns (:class:`TextNet`, built by each fit). Prediction is
+:mod:`.prediction`, ``partial_fit`` :mod:`.continued`, the checks before any work
+:mod:`.checks`, persistence :mod:`.persistable`. A subclass adds only what is its own:
 
-* ``_head`` (which kind of model head it loads) and ``initialize_module`` (its module);
-* ``make_dataset`` (its training targets), and ``get_loss`` if it is not cross-entropy;
-* ``_proba_from_outputs`` (how a batch's outputs become probabilities);
+* ``_head`` (which kind of model head it loads) and ``_new_module`` (its module);
+* ``_make_dataset`` (its training targets) and ``_row_losses`` if not cross-entropy;
+* ``_outputs`` / ``_proba_from_outputs`` (how a batch becomes probabilities);
 * ``_fitted_extra`` / ``_module_from_saved`` (the state it adds to the shared description).
 
 How much of the model a fit trains is a training mode (:mod:`sklearn_gpt2.training`), chosen
 by the ``tuning`` parameter; per-text loss weights come from ``sample_weight`` and
-``class_weight`` (:mod:`sklearn_gpt2.base.weights`).
+``class_weight`` (:mod:`sklearn_gpt2.base.weights`) and travel in the batches.
 """
 
 from __future__ import annotations
