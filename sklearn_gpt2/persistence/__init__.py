@@ -1,1 +1,1 @@
-"""Saving and loading: one description of a fitted estimator, read and written by two codecs."""
+"""Saving and loading: one description of a fitted estimator, read and written by three codecs."""
