@@ -39,8 +39,9 @@ class PersistableMixin:
         the hyperparameters (``callbacks`` excepted), ``classes_``, the training history, the
         library versions, a format version and a SHA-256 checksum of every file. Plain
         transformers opens it with its ``AutoModelFor...`` class and ``AutoTokenizer``
-        (with ``tuning="lora"``, as the backbone without its adapters, which are in
-        ``adapter.safetensors``).
+        (with ``tuning="lora"``, as the backbone without its adapters, which are a peft
+        adapter directory in ``adapter/``: ``peft.PeftModel.from_pretrained(model,
+        directory / "adapter")`` adds them).
 
         Parameters
         ----------
@@ -48,10 +49,11 @@ class PersistableMixin:
             Where to write; created if needed. Files of an earlier save are overwritten.
         base : {"include", "reference"}, default="include"
             ``"include"`` writes the whole model. ``"reference"`` (``tuning="head"`` or
-            ``"lora"`` only) writes only what was trained (``trained.safetensors``: the head,
-            and the adapters) with the base checkpoint's name and a SHA-256 fingerprint of
-            its weights: a few MB instead of the whole model. Loading it needs that base
-            checkpoint, unchanged.
+            ``"lora"`` only) writes only what was trained (the head's ``trained.safetensors``,
+            or the adapters and head as a peft adapter directory) with the name of the base
+            checkpoint the model was fitted on and a SHA-256 fingerprint of its weights: a
+            few MB instead of the whole model. Loading it needs that base checkpoint,
+            unchanged.
 
         Returns
         -------
