@@ -24,8 +24,8 @@ from safetensors.torch import load_file
 
 from ..runtime import Runtime
 from .atomic_directory import replacing_directory
-from .format import FORMAT_NAME, FORMAT_VERSION, MANIFEST, list_saved_files, unlisted_entries
-from .manifest import manifest_digest
+from .format import FORMAT_NAME, FORMAT_VERSION, MANIFEST, unlisted_entries
+from .manifest import list_files, manifest_digest
 from .state import (
     FittedState,
     check_classes,
@@ -86,7 +86,7 @@ def write_manifest(
         "params": encoded,
         "wrapped_params": wrapped,
         "versions": library_versions(),
-        "files": list_saved_files(directory),
+        "files": list_files(directory),
         **more,
     }
     manifest["digest"] = manifest_digest(manifest)

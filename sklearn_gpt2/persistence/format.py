@@ -13,7 +13,7 @@ import json
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .manifest import file_digest, manifest_digest
+from .manifest import check_files, listed_name, manifest_digest
 
 #: The name both formats (pickle state, directory manifest) carry.
 FORMAT_NAME = "sklearn-gpt2-classifier"
@@ -46,27 +46,6 @@ _MANIFEST_FIELDS = {
     "versions": dict,
     "files": dict,
 }
-
-
-def listed_name(name: str) -> PurePosixPath:
-    """A file name of a manifest as a safe relative path (a plain name, or one folder deep)."""
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or len(path.parts) > 2 or not path.parts:
-        raise ValueError(f"the manifest lists {name!r}, which is not a file of the save")
-    return path
-
-
-def list_saved_files(directory: Path) -> dict[str, dict[str, Any]]:
-    """Every file of a staged save (and of its folders, one level deep) with its digest."""
-    files: dict[str, dict[str, Any]] = {}
-    for path in sorted(directory.iterdir()):
-        if path.is_file():
-            files[path.name] = file_digest(path)
-        elif path.is_dir():
-            for inner in sorted(path.iterdir()):
-                if inner.is_file():
-                    files[f"{path.name}/{inner.name}"] = file_digest(inner)
-    return files
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -114,15 +93,9 @@ def read_manifest(directory: Path) -> dict[str, Any]:
 
 def check_saved_files(directory: Path, files: dict[str, Any]) -> None:
     """Refuse a missing file, or one whose size or SHA-256 differs from the manifest's."""
-    for name, expected in files.items():
-        path = directory.joinpath(*listed_name(name).parts)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing; the saved classifier is incomplete.")
-        if not isinstance(expected, dict) or file_digest(path) != expected:
-            raise ValueError(
-                f"{path} is corrupt, incomplete or was modified after saving (its size or "
-                f"SHA-256 differs from {MANIFEST}). Save the classifier again."
-            )
+    check_files(
+        directory, files, MANIFEST, what="saved classifier", remedy="Save the classifier again."
+    )
 
 
 def unlisted_entries(directory: Path) -> frozenset[str]:

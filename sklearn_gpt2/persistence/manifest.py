@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 
@@ -30,9 +30,28 @@ def manifest_digest(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
+def listed_name(name: str) -> PurePosixPath:
+    """A file name of a manifest as a safe relative path (a plain name, or one folder deep)."""
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or len(path.parts) > 2 or not path.parts:
+        raise ValueError(f"the manifest lists {name!r}, which is not a file of the save")
+    return path
+
+
 def list_files(directory: Path) -> dict[str, dict[str, Any]]:
-    """The ``files`` field of a manifest: every file of ``directory`` with its digest."""
-    return {path.name: file_digest(path) for path in sorted(directory.iterdir()) if path.is_file()}
+    """The ``files`` field of a manifest: every file (one folder deep) with its digest.
+
+    A file in a folder of ``directory`` is listed as ``folder/name``.
+    """
+    files: dict[str, dict[str, Any]] = {}
+    for path in sorted(directory.iterdir()):
+        if path.is_file():
+            files[path.name] = file_digest(path)
+        elif path.is_dir():
+            for inner in sorted(path.iterdir()):
+                if inner.is_file():
+                    files[f"{path.name}/{inner.name}"] = file_digest(inner)
+    return files
 
 
 def write_manifest_file(path: Path, manifest: dict[str, Any]) -> None:
@@ -72,14 +91,21 @@ def read_manifest_file(path: Path, format_name: str, what: str) -> dict[str, Any
     return manifest
 
 
-def check_files(directory: Path, files: dict[str, Any], manifest_name: str) -> None:
+def check_files(
+    directory: Path,
+    files: dict[str, Any],
+    manifest_name: str,
+    *,
+    what: str = "saved directory",
+    remedy: str = "Save it again.",
+) -> None:
     """Refuse a missing file, or one whose size or SHA-256 differs from the manifest's."""
     for name, expected in files.items():
-        path = directory / Path(name).name
+        path = directory.joinpath(*listed_name(name).parts)
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing; the saved directory is incomplete.")
+            raise FileNotFoundError(f"{path} is missing; the {what} is incomplete.")
         if not isinstance(expected, dict) or file_digest(path) != expected:
             raise ValueError(
                 f"{path} is corrupt, incomplete or was modified after saving (its size or "
-                f"SHA-256 differs from {manifest_name}). Save it again."
+                f"SHA-256 differs from {manifest_name}). {remedy}"
             )
