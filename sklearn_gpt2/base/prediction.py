@@ -13,17 +13,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ..text.predictions import PredictionsFromProbaMixin
 from ..text.rows import Rows
 from ..text.runner import combine_rows, run_rows
 from ..text.validation import check_texts
 from .faults import out_of_memory_error
 
 
-class PredictionMixin:
-    """``predict_proba``, ``predict_log_proba``, ``predict`` and ``score`` on raw texts."""
+class PredictionMixin(PredictionsFromProbaMixin):
+    """``predict_proba`` on raw texts; ``predict_log_proba``, ``predict``, ``score`` from it."""
 
     def _proba_from_outputs(self, outputs: torch.Tensor) -> np.ndarray:
         """Probabilities (float64, rows summing to 1) from one batch of module outputs."""
@@ -92,54 +92,3 @@ class PredictionMixin:
                 f"from a sound checkpoint."
             )
         return combine_rows(row_proba, rows)
-
-    def predict_log_proba(self, X: Any) -> np.ndarray:
-        """Logarithm of the class probabilities of texts ``X``.
-
-        Parameters
-        ----------
-        X : iterable of str
-            Texts to classify.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            ``log(predict_proba(X))``: columns follow ``classes_``, rows the order of ``X``.
-        """
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Predicted class labels of texts ``X``.
-
-        Parameters
-        ----------
-        X : iterable of str
-            Texts to classify.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Labels from ``classes_``, in the order of ``X``.
-        """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
-
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Mean accuracy on texts ``X`` against labels ``y``.
-
-        Parameters
-        ----------
-        X : iterable of str
-            Texts.
-        y : array-like of shape (n_samples,)
-            True labels.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
-
-        Returns
-        -------
-        score : float
-            Accuracy: the fraction of texts whose predicted label equals ``y``.
-        """
-        return float(ClassifierMixin.score(self, X, y, sample_weight=sample_weight))

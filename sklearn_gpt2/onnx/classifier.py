@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 
 from ..persistence.manifest import file_digest
+from ..text.predictions import PredictionsFromProbaMixin
 from ..text.rows import Rows
 from ..text.runner import combine_rows, run_rows
 from ..text.tokenize import tokenize
 from ..text.truncation import text_rows
-from ..text.validation import check_labels, check_texts
+from ..text.validation import check_texts
 from .artifact import INPUT_NAMES, OUTPUT_NAMES, ExportedModel, read_export
 from .tokenizer import JsonTokenizer
 
@@ -36,7 +37,7 @@ def _import_onnxruntime() -> Any:
     return onnxruntime
 
 
-class OnnxTextClassifier:
+class OnnxTextClassifier(PredictionsFromProbaMixin):
     """A classifier exported with ``export_onnx``, run by onnxruntime without torch.
 
     It predicts what the exported ``GPT2SequenceClassifier`` predicts in float32 (the
@@ -197,53 +198,3 @@ class OnnxTextClassifier:
         # The graph's softmax is float32: renormalize in float64 so rows sum to 1 exactly.
         proba /= proba.sum(axis=1, keepdims=True)
         return combine_rows(proba, rows)
-
-    def predict_log_proba(self, X: Any) -> np.ndarray:
-        """Logarithm of the class probabilities of texts ``X``.
-
-        Parameters
-        ----------
-        X : iterable of str
-            Texts to classify.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            ``log(predict_proba(X))``.
-        """
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Predicted class labels of texts ``X``.
-
-        Parameters
-        ----------
-        X : iterable of str
-            Texts to classify.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Labels from ``classes_``, in the order of ``X``.
-        """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]  # type: ignore[no-any-return]
-
-    def score(self, X: Any, y: Any) -> float:
-        """Mean accuracy on texts ``X`` against labels ``y``.
-
-        Parameters
-        ----------
-        X : iterable of str
-            Texts.
-        y : array-like of shape (n_samples,)
-            True labels.
-
-        Returns
-        -------
-        score : float
-            The fraction of texts whose predicted label equals ``y``.
-        """
-        predicted = self.predict(X)
-        labels = check_labels(y, len(predicted), estimator=type(self).__name__)
-        return float(np.mean(predicted == labels))
